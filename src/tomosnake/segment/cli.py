@@ -1,0 +1,97 @@
+"""``tomosnake segment``: train a model, or segment a slice/stack/volume with it or classically.
+
+    tomosnake segment train --data DIR [--data DIR2 ...] --out model.pt [--epochs N]
+    tomosnake segment predict --model model.pt INPUT OUTPUT
+    tomosnake segment otsu INPUT OUTPUT [--phases pore=0,cbd=1,nmc=2]
+
+INPUT/OUTPUT: a 2-D TIFF, a TIFF stack or a zarr store. Output labels use the
+training labels' values.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tomosnake.errors import ConfigError
+
+
+def _phases(text: str) -> dict[str, int]:
+    """'name=value,...' -> {name: value} (order kept)."""
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE,... got {text!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
+def _common_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="INPUT", help="2-D TIFF, TIFF stack or zarr volume (z, y, x)")
+    p.add_argument("output", metavar="OUTPUT", help="labels: .tif or zarr store")
+    p.add_argument("--chunk-z", type=int, default=16, help="slices per processed slab")
+    p.add_argument("--z-range", type=int, nargs=2, metavar=("START", "STOP"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sub-commands train, predict and otsu."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = sub.add_parser("train", help="train a U-Net (or random forest) from labelled slices")
+    t.add_argument(
+        "--data", action="append", required=True, metavar="DIR",
+        help="SegmentPy folder (N.tif + N_label.tif) or 'GREY,LABELS' volume pair; repeatable",
+    )
+    t.add_argument("--out", required=True, help="model file to write (.pt)")
+    t.add_argument("--method", choices=("cnn", "rf"), default="cnn")
+    t.add_argument("--phases", type=_phases, help="phase names and label values, e.g. "
+                   "pore=0,cbd=1,nmc=2 (default: values found, named class_<value>)")
+    t.add_argument("--ignore-value", type=int, help="label value of unlabelled voxels")
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--patch", type=int, default=128, help="training patch size (pixels)")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--width", type=int, default=16, help="U-Net channels at full resolution")
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    t.add_argument("--threads", type=int, help="CPU threads for torch")
+    p = sub.add_parser("predict", help="segment with a trained model file")
+    p.add_argument("--model", required=True, help="model file from 'segment train'")
+    _common_out(p)
+    p.add_argument("--tta", action="store_true", help="average the four flips (U-Net)")
+    p.add_argument("--confidence", help="also write the chosen class's probability (uint8/255)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    o = sub.add_parser("otsu", help="segment by multi-Otsu thresholds")
+    _common_out(o)
+    o.add_argument("--phases", type=_phases, default=None,
+                   help="phases dark to bright (default pore=0,cbd=1,nmc=2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen action; errors are TomosnakeError subclasses."""
+    from tomosnake.segment import segment_volume, train_model
+    from tomosnake.segment.modelfile import load_model
+
+    if args.action == "train":
+        if args.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+        model = train_model(
+            args.data, args.out, phases=args.phases, ignore_value=args.ignore_value,
+            method=args.method, epochs=args.epochs, patch=args.patch, batch_size=args.batch_size,
+            width=args.width, lr=args.lr, seed=args.seed, device=args.device,
+            threads=args.threads,
+        )
+        print(f"wrote {args.out}: {model.kind} model, phases {model.phases}")
+        return 0
+    z_range = tuple(args.z_range) if args.z_range else None
+    if args.action == "predict":
+        model = load_model(args.model)
+        segment_volume(
+            args.input, args.output, method="cnn" if model.kind == "unet" else "rf",
+            model_path=args.model, chunk_z=args.chunk_z, z_range=z_range, tta=args.tta,
+            confidence_path=args.confidence, device=args.device,
+        )
+    else:
+        segment_volume(args.input, args.output, method="otsu", phases=args.phases,
+                       chunk_z=args.chunk_z, z_range=z_range)
+    print(f"wrote {args.output}")
+    return 0

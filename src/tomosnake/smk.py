@@ -1,0 +1,39 @@
+"""Glue for ``workflow/scripts``: logging to the rule's log file and clean failures.
+
+A script does ``from tomosnake.smk import run_script`` and
+``run_script(snakemake, lambda: library_call(...))``. A
+:class:`~tomosnake.errors.TomosnakeError` is logged as one clear line (and to
+stderr) and the job exits 1; other exceptions keep their traceback in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tomosnake.errors import TomosnakeError
+
+
+def run_script(snakemake: Any, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` inside a Snakemake ``script:`` job with logging to ``snakemake.log[0]``."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if snakemake.log:
+        handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    log = logging.getLogger("tomosnake")
+    log.info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards))
+    try:
+        fn()
+    except TomosnakeError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    except Exception:
+        log.exception("unexpected failure in rule %s", snakemake.rule)
+        raise

@@ -1,0 +1,25 @@
+"""Beamtime simulator: NMC-cathode phantoms with ground truth, and raw scans of them."""
+
+from tomosnake.synth.beamtime import (
+    DEFAULT_MU,
+    ScanSpec,
+    make_spec,
+    simulate_scan,
+    truth_path,
+    write_simulated_scan,
+    write_truth,
+)
+from tomosnake.synth.phantom import PHASES, PhantomSpec, nmc_phantom
+
+__all__ = [
+    "DEFAULT_MU",
+    "PHASES",
+    "PhantomSpec",
+    "ScanSpec",
+    "make_spec",
+    "nmc_phantom",
+    "simulate_scan",
+    "truth_path",
+    "write_simulated_scan",
+    "write_truth",
+]

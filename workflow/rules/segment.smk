@@ -1,0 +1,83 @@
+# Segmentation: CNN trained on ground-truth slices (or classical baselines), fanned out over z.
+
+
+rule train_segmenter:
+    input:
+        recon=expand("results/{scan}/recon.zarr", scan=config["segment"]["train_scans"]),
+        truth=[truth_of(s) for s in config["segment"]["train_scans"]],
+    output:
+        "results/models/segment.pt",
+    params:
+        slices=config["segment"]["train_slices"],
+        epochs=config["segment"]["epochs"],
+    log:
+        "logs/segment/train.log",
+    benchmark:
+        "results/benchmarks/train_segmenter/train.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=120,
+    conda:
+        "../../envs/segment.yaml"
+    script:
+        "../scripts/train_segmenter.py"
+
+
+rule segment_chunk:
+    input:
+        unpack(segment_inputs),
+    output:
+        temp(directory("results/{scan}/labels.slabs/{slab}.zarr")),
+    params:
+        seg=stage_params("segment"),
+    log:
+        "logs/segment/{scan}.{slab}.log",
+    benchmark:
+        "results/benchmarks/segment_chunk/{scan}.{slab}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=60,
+    conda:
+        "../../envs/segment.yaml"
+    script:
+        "../scripts/segment_chunk.py"
+
+
+rule segment_merge:
+    input:
+        label_slabs,
+    output:
+        directory("results/{scan}/labels.zarr"),
+    log:
+        "logs/segment/{scan}.merge.log",
+    benchmark:
+        "results/benchmarks/segment_merge/{scan}.tsv"
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=30,
+    conda:
+        "../../envs/io.yaml"
+    script:
+        "../scripts/merge_slabs.py"
+
+
+rule truth_check:
+    input:
+        prep="results/{scan}/prep.zarr",
+        labels="results/{scan}/labels.zarr",
+        truth=get_truth,
+    output:
+        "results/{scan}/truth_check.json",
+    log:
+        "logs/segment/{scan}.truth.log",
+    benchmark:
+        "results/benchmarks/truth_check/{scan}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/io.yaml"
+    script:
+        "../scripts/truth_check.py"

@@ -1,0 +1,41 @@
+# Simulated scans (beamtime simulator) written as a beamline writes them, with ground truth.
+
+
+rule simulate_dxchange:
+    output:
+        scan="resources/sim/{name}.h5",
+        truth=directory("resources/sim/{name}_truth.zarr"),
+    params:
+        spec=lambda wc: config["simulate"][wc.name],
+        fmt="dxchange",
+    log:
+        "logs/simulate/{name}.log",
+    benchmark:
+        "results/benchmarks/simulate/{name}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/tomosnake.yaml"
+    script:
+        "../scripts/simulate.py"
+
+
+rule simulate_tiff:
+    output:
+        scan=directory("resources/sim/{name}_tiff"),
+        truth=directory("resources/sim/{name}_tiff_truth.zarr"),
+    params:
+        spec=lambda wc: config["simulate"][wc.name],
+        fmt="tiff",
+    log:
+        "logs/simulate/{name}_tiff.log",
+    benchmark:
+        "results/benchmarks/simulate/{name}_tiff.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/tomosnake.yaml"
+    script:
+        "../scripts/simulate.py"

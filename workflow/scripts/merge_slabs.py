@@ -1,0 +1,13 @@
+"""Snakemake: slab stores -> one volume store (recon.zarr or labels.zarr)."""
+
+import sys
+from pathlib import Path
+
+# import the library from this checkout too when a conda env (not .venv) runs the job
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+from tomosnake import pipeline
+from tomosnake.smk import run_script
+
+sm = snakemake  # noqa: F821
+run_script(sm, lambda: pipeline.merge_slabs(list(sm.input), sm.output[0]))

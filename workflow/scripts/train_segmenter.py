@@ -1,0 +1,14 @@
+"""Snakemake: ground-truth slices of simulated scans -> CNN model file."""
+
+import sys
+from pathlib import Path
+
+# import the library from this checkout too when a conda env (not .venv) runs the job
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+
+from tomosnake import pipeline
+from tomosnake.smk import run_script
+
+sm = snakemake  # noqa: F821
+run_script(sm, lambda: pipeline.train_segmenter(sm.input.recon, sm.input.truth, sm.output[0],
+                                                sm.params.slices, sm.params.epochs))
