@@ -25,9 +25,9 @@ from tomosnake.io import (
     read_raw_zarr,
     volume_attrs,
     write_raw_zarr,
-    write_volume,
 )
 from tomosnake.io.slabs import concat_volumes, slab_range
+from tomosnake.verify import input_record
 
 log = logging.getLogger("tomosnake")
 PathLike = str | os.PathLike[str]
@@ -42,6 +42,7 @@ def ingest(
     scan = read_scan(src, fmt=fmt)
     if voxel_size_um:
         scan.meta["pixel_size_um"] = float(voxel_size_um)
+    scan.meta["inputs"] = input_record([src])
     log.info("%s: %d projections of %s, theta %.1f..%.1f deg", src, scan.proj.shape[0],
              scan.proj.shape[1:], *np.rad2deg([scan.theta.min(), scan.theta.max()]))
     return write_raw_zarr(scan, out)
@@ -52,6 +53,7 @@ def preprocess(raw: PathLike, out: PathLike, **params: Any) -> Path:
     from tomosnake.preprocess import prepare
 
     prep = prepare(read_raw_zarr(raw), **params)
+    prep.meta["inputs"] = input_record([raw])
     log.info("centre %.2f px (tomopy convention)", prep.meta["center"])
     return write_raw_zarr(prep, out)
 
@@ -65,44 +67,34 @@ def recon_slab(
     filter: str = "shepp",  # noqa: A002 - config key
     crop: int | None = None,
     device: str = "auto",
+    tomopy_exact: bool = False,
     slabs: int | None = None,
 ) -> Path:
     """Reconstruct rows of slab ``slab`` of ``n_slabs`` from ``prep.zarr`` into a slab store.
 
-    ``crop`` keeps the central ``crop`` x ``crop`` pixels around the rotation axis.
+    ``crop`` keeps the central ``crop`` x ``crop`` pixels around the rotation axis;
+    ``tomopy_exact`` reproduces tomopy's gridrec to float precision (see recon.gridrec).
     ``slabs`` (the config key that sets ``n_slabs``) is accepted and ignored.
     """
-    from tomosnake.recon import reconstruct
+    from tomosnake.recon import reconstruct_slab
 
-    root = zarr.open_group(store=str(prep), mode="r")
-    proj = root["proj"]
-    z0, z1 = slab_range(proj.shape[1], slab, n_slabs)
-    meta = dict(root.attrs)
-    vol = reconstruct(proj[:, z0:z1, :], root["theta"][...], center=meta["center"],
-                      algorithm=algorithm, filter_name=filter, device=device)
-    if crop:
-        n = vol.shape[-1]
-        if crop > n:
-            raise InputError(f"{prep}: crop {crop} is larger than the reconstruction ({n} px)")
-        c = (n - crop) // 2
-        vol = vol[:, c : c + crop, c : c + crop]
-    attrs = {
-        "voxel_size_um": meta.get("pixel_size_um"),
-        "center": meta["center"],
-        "algorithm": algorithm,
-        "filter": filter,
-        "crop": crop,
-        "source": meta.get("source"),
-        "theta_range_deg": float(np.rad2deg(np.ptp(root["theta"][...]))),
-        "preprocess": meta.get("preprocess", {}),
-        "z_range": [z0, z1],
-    }
-    return write_volume(out, vol.astype(np.float32), attrs)
+    meta = zarr.open_group(store=str(prep), mode="r").attrs
+    attrs = {"preprocess": meta.get("preprocess", {}), "inputs": input_record([prep])}
+    return reconstruct_slab(prep, out, slab, n_slabs, crop=crop, attrs=attrs, algorithm=algorithm,
+                            filter_name=filter, device=device, tomopy_exact=tomopy_exact)
 
 
-def merge_slabs(slabs: Sequence[PathLike], out: PathLike) -> Path:
-    """Join slab stores along z into one volume store."""
-    return concat_volumes(slabs, out)
+def merge_slabs(
+    slabs: Sequence[PathLike], out: PathLike, inputs: PathLike | Sequence[PathLike] = ()
+) -> Path:
+    """Join slab stores along z into one volume store.
+
+    ``inputs`` (the path or paths the slabs were made from) are fingerprinted into
+    the result; without them the slabs' own record is kept.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
+    return concat_volumes(slabs, out, attrs={"inputs": input_record(inputs)} if inputs else None)
 
 
 def train_segmenter(
@@ -112,17 +104,19 @@ def train_segmenter(
     """Train the CNN on a few ground-truth slices of simulated scans."""
     from tomosnake.segment import train_from_volume
 
-    vols, labs = [], []
+    vols, labs, phases = [], [], {}
     for rpath, tpath in zip(recons, truths, strict=True):
         vol = open_volume(rpath)
-        truth = zarr.open_group(store=str(tpath), mode="r")["labels"]
+        group = zarr.open_group(store=str(tpath), mode="r")
+        truth, phases = group["labels"], dict(group.attrs["phases"])
         if vol.shape != truth.shape:
             raise InputError(f"{rpath}: shape {vol.shape} differs from its truth {truth.shape}; "
                              "set recon.crop to the phantom width for simulated training scans")
         ok = [z for z in slices if z < vol.shape[0]]
         vols.append(np.asarray(vol.get_orthogonal_selection((ok,))))
         labs.append(np.asarray(truth.get_orthogonal_selection((ok,))))
-    return train_from_volume(np.concatenate(vols), np.concatenate(labs), out, epochs=epochs)
+    return train_from_volume(np.concatenate(vols), np.concatenate(labs), out, epochs=epochs,
+                             patch=64, ignore_value=None, phases=phases)
 
 
 def segment_chunk(
@@ -160,6 +154,7 @@ def truth_check(prep: PathLike, labels: PathLike, truth: PathLike, out: PathLike
         "iou": iou,
         "mean_iou": float(np.nanmean(list(iou.values()))),
         "volume_fractions_true": truth_root.attrs["volume_fractions"],
+        "inputs": input_record([prep, labels, truth]),
     }
     with atomic_output(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2))
@@ -169,9 +164,18 @@ def truth_check(prep: PathLike, labels: PathLike, truth: PathLike, out: PathLike
 def morphology(labels: PathLike, out: PathLike, metrics: Sequence[str],
                voxel_size_um: float | None = None) -> Path:
     """Quantify a labels store into ``morphology.json``."""
-    from tomosnake.morph import analyse_store
+    from tomosnake.morph import analyse, write_morphology_json
 
-    return analyse_store(labels, out, metrics=tuple(metrics), voxel_size_um=voxel_size_um)
+    vol = open_volume(labels)
+    attrs = volume_attrs(vol)
+    if "phases" not in attrs:
+        raise InputError(f"{labels}: labels store has no 'phases' attribute (name -> value)")
+    size = voxel_size_um or attrs.get("voxel_size_um")
+    if not size:
+        raise InputError(f"{labels}: no voxel size in the store; set morph.voxel_size_um")
+    result = analyse(np.asarray(vol[...]), attrs["phases"], float(size), metrics=tuple(metrics))
+    result["inputs"] = input_record([labels])
+    return write_morphology_json(result, out)
 
 
 def summary(scans: Sequence[str], morph_jsons: Sequence[PathLike],

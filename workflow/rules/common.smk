@@ -1,14 +1,15 @@
 # Bookkeeping done once: validate config and scan sheet, build per-scan stage settings,
 # wildcard constraints and input functions.
 import re
+import sys
 from pathlib import Path
 
-import pandas as pd
-import yaml
-from jsonschema import Draft202012Validator
 from snakemake.utils import validate
 
-STAGES = ("preprocess", "recon", "segment", "morph")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the library of this checkout
+
+from tomosnake.scansheet import read_scan_sheet, scan_settings
+
 SCHEMA_DIR = Path(workflow.basedir) / "workflow" / "schemas"
 SIM_PATTERN = re.compile(r"^resources/sim/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?P<tiff>_tiff)?(\.h5)?$")
 
@@ -16,53 +17,8 @@ SIM_PATTERN = re.compile(r"^resources/sim/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(
 validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
 
 
-def _cell(value):
-    """A scan-sheet cell as YAML scalar (so 128 -> int, auto -> str, null -> None)."""
-    return yaml.safe_load(value) if value.strip() else None
-
-
-def _read_scan_sheet(path):
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    sheet.columns = [c.strip() for c in sheet.columns]
-    if "scan_id" not in sheet.columns:
-        raise ValueError(f"{path}: scan sheet has no 'scan_id' column")
-    dup = sheet["scan_id"][sheet["scan_id"].duplicated()].tolist()
-    if dup:
-        raise ValueError(f"{path}: duplicated scan_id {sorted(set(dup))}")
-    rows = {}
-    for i, rec in enumerate(sheet.to_dict("records"), start=2):
-        row = {k: _cell(v) for k, v in rec.items()}
-        row = {k: v for k, v in row.items() if v is not None}
-        row["scan_id"] = str(rec["scan_id"]).strip()
-        try:
-            validate(row, str(SCHEMA_DIR / "scans.schema.yaml"))
-        except Exception as exc:
-            raise ValueError(f"{path}, line {i} (scan {rec['scan_id']!r}): {exc}") from None
-        rows[row["scan_id"]] = row
-    if not rows:
-        raise ValueError(f"{path}: scan sheet lists no scans")
-    return rows
-
-
-def _scan_settings(row):
-    """Config stage sections with this scan's SECTION.KEY overrides, validated."""
-    schema = yaml.safe_load((SCHEMA_DIR / "config.schema.yaml").read_text())
-    settings = {}
-    for stage in STAGES:
-        merged = dict(config[stage])
-        for key, value in row.items():
-            if key.startswith(stage + "."):
-                merged[key.split(".", 1)[1]] = value
-        errors = list(Draft202012Validator(schema["properties"][stage]).iter_errors(merged))
-        if errors:
-            where = "/".join(str(p) for p in errors[0].path)
-            raise ValueError(f"scan {row['scan_id']!r}: {stage}.{where}: {errors[0].message}")
-        settings[stage] = merged
-    return settings
-
-
-SCANS = _read_scan_sheet(config["scans"])
-SETTINGS = {scan: _scan_settings(row) for scan, row in SCANS.items()}
+SCANS = read_scan_sheet(config["scans"], SCHEMA_DIR / "scans.schema.yaml")
+SETTINGS = {s: scan_settings(config, row, SCHEMA_DIR / "config.schema.yaml") for s, row in SCANS.items()}
 
 
 wildcard_constraints:

@@ -24,7 +24,8 @@ rule recon_slab:
 
 rule recon_merge:
     input:
-        recon_slabs,
+        slabs=recon_slabs,
+        source="results/{scan}/prep.zarr",
     output:
         directory("results/{scan}/recon.zarr"),
     log:

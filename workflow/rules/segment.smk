@@ -47,7 +47,8 @@ rule segment_chunk:
 
 rule segment_merge:
     input:
-        label_slabs,
+        slabs=label_slabs,
+        source=lambda wc: list(segment_inputs(wc).values()),
     output:
         directory("results/{scan}/labels.zarr"),
     log:

@@ -10,4 +10,4 @@ from tomosnake import pipeline
 from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
-run_script(sm, lambda: pipeline.merge_slabs(list(sm.input), sm.output[0]))
+run_script(sm, lambda: pipeline.merge_slabs(sm.input.slabs, sm.output[0], sm.input.source))

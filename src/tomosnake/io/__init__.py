@@ -9,6 +9,7 @@ from tomosnake.io.dxchange import read_dxchange, write_dxchange
 from tomosnake.io.nexus import read_nexus
 from tomosnake.io.rawscan import RawScan, read_raw_zarr, write_raw_zarr
 from tomosnake.io.readscan import FORMATS, detect_format, read_scan
+from tomosnake.io.slabs import concat_volumes, slab_range
 from tomosnake.io.tiffscan import read_tiff_scan, write_tiff_scan
 from tomosnake.io.volume import (
     atomic_output,
@@ -24,6 +25,7 @@ __all__ = [
     "FORMATS",
     "RawScan",
     "atomic_output",
+    "concat_volumes",
     "create_volume",
     "detect_format",
     "open_volume",
@@ -34,6 +36,7 @@ __all__ = [
     "read_tiff_scan",
     "read_tiff_volume",
     "read_xradia",
+    "slab_range",
     "volume_attrs",
     "write_dxchange",
     "write_raw_zarr",

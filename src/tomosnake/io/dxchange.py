@@ -35,7 +35,15 @@ import h5py
 import numpy as np
 
 from tomosnake.errors import InputError
-from tomosnake.io.hdf5util import attr_str, energy_kev, length_um, open_hdf5, read_dataset, scalar
+from tomosnake.io.hdf5util import (
+    attr_str,
+    energy_kev,
+    length_m,
+    length_um,
+    open_hdf5,
+    read_dataset,
+    scalar,
+)
 from tomosnake.io.rawscan import RawScan
 from tomosnake.io.validate import angles_to_radians, require_finite, require_frames
 from tomosnake.io.volume import _jsonable, atomic_output
@@ -145,7 +153,7 @@ def _read_meta(fh: h5py.File, path: Path) -> dict[str, Any]:
         meta["energy_kev"] = energy_kev(value, units)
     value = _value(fh, path, DISTANCE)
     if value is not None:
-        meta["distance_m"] = length_um(value, attr_str(fh[DISTANCE], "units"), "mm") * 1e-6
+        meta["distance_m"] = length_m(value, attr_str(fh[DISTANCE], "units"), "mm")
     return meta
 
 

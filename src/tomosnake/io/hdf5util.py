@@ -20,11 +20,12 @@ from tomosnake.errors import InputError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-_LENGTH_TO_UM = {
-    "m": 1e6, "meter": 1e6, "metre": 1e6, "meters": 1e6, "metres": 1e6,
-    "cm": 1e4, "mm": 1e3, "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0,
-    "micrometer": 1.0, "micrometre": 1.0, "micrometers": 1.0, "micrometres": 1.0,
-    "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
+#: length unit -> power of ten of one unit in metres (integer powers keep "m" -> "m" exact)
+_LENGTH_EXP = {
+    "m": 0, "meter": 0, "metre": 0, "meters": 0, "metres": 0, "cm": -2, "mm": -3,
+    "um": -6, "µm": -6, "μm": -6, "micron": -6, "microns": -6, "micrometer": -6,
+    "micrometre": -6, "micrometers": -6, "micrometres": -6,
+    "nm": -9, "nanometer": -9, "nanometre": -9,
 }  # fmt: skip
 _ENERGY_TO_KEV = {"ev": 1e-3, "kev": 1.0, "mev": 1e3, "gev": 1e6, "j": 1.0 / 1.602176634e-16}
 
@@ -102,10 +103,20 @@ def scalar(dataset: h5py.Dataset, where: str) -> float | None:
 
 def length_um(value: float, units: str | None, default: str = "um") -> float:
     """Convert a length to micrometres; ``units`` from the dataset's ``units`` attribute."""
+    return _length(value, units, default, -6)
+
+
+def length_m(value: float, units: str | None, default: str = "m") -> float:
+    """Convert a length to metres; ``units`` from the dataset's ``units`` attribute."""
+    return _length(value, units, default, 0)
+
+
+def _length(value: float, units: str | None, default: str, to_exp: int) -> float:
     key = (units or default).strip().lower()
-    if key not in _LENGTH_TO_UM:
-        raise InputError(f"unknown length unit {units!r}; expected one of {sorted(_LENGTH_TO_UM)}")
-    return value * _LENGTH_TO_UM[key]
+    if key not in _LENGTH_EXP:
+        raise InputError(f"unknown length unit {units!r}; expected one of {sorted(_LENGTH_EXP)}")
+    exp = _LENGTH_EXP[key] - to_exp
+    return value * 10**exp if exp >= 0 else value / 10 ** (-exp)
 
 
 def energy_kev(value: float, units: str | None, default: str = "keV") -> float:

@@ -48,6 +48,7 @@ from tomosnake.errors import InputError
 from tomosnake.io.hdf5util import (
     attr_str,
     energy_kev,
+    length_m,
     length_um,
     open_hdf5,
     read_dataset,
@@ -330,7 +331,7 @@ def _meta(links: _Links, master: Path, det_path: str) -> dict[str, Any]:
         ds = det["distance"]
         value = scalar(ds, f"{master}:{det_path}/distance")
         if value is not None:
-            meta["distance_m"] = length_um(value, attr_str(ds, "units") or "m") * 1e-6
+            meta["distance_m"] = length_m(value, attr_str(ds, "units"))
     entry = "/" + det_path.strip("/").split("/")[0]
     for p, g in _walk(fh[entry], entry):
         name = None

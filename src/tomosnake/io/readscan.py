@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import olefile
 
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io.dxchange import is_dxchange, read_dxchange
@@ -31,7 +30,7 @@ from tomosnake.io.hdf5util import attr_str, is_hdf5, open_hdf5
 from tomosnake.io.nexus import read_nexus
 from tomosnake.io.rawscan import RawScan
 from tomosnake.io.tiffscan import is_tiff_scan, read_tiff_scan
-from tomosnake.io.xradia import XRADIA_SUFFIXES, read_xradia
+from tomosnake.io.xradia import XRADIA_SUFFIXES, is_xradia, read_xradia
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise ConfigError(
             f"{p}: HDF5 file with neither /exchange/data nor an NXentry; {_SUPPORTED}"
         )
-    if olefile.isOleFile(str(p)):
+    if is_xradia(p):
         return "xradia"
     raise ConfigError(f"{p}: unrecognised scan format; {_SUPPORTED}")
 

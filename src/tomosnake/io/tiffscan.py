@@ -178,6 +178,8 @@ def _read_stack(folder: Path, kind: str) -> np.ndarray | None:
 
 def _frame(path: Path) -> np.ndarray:
     frame = _read_tiff(path)
+    if frame.size == 0:
+        raise InputError(f"{path}: no image data (corrupt TIFF?)")
     if frame.ndim != 2:
         raise InputError(f"{path}: expected one 2-D frame (z, x), got shape {frame.shape}")
     return frame

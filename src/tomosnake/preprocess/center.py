@@ -24,6 +24,7 @@ Methods:
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 
 from tomosnake.errors import ConfigError, InputError
@@ -71,7 +72,7 @@ def _vo_metric(sino: np.ndarray, flip: np.ndarray, comp: np.ndarray, shift: floa
     elif k < 0:
         moved[:, k:] = comp[:, k:]
     joined = np.vstack((sino, moved))
-    return float(np.mean(np.abs(np.fft.fftshift(np.fft.fft2(joined))) * mask))
+    return float(np.mean(np.abs(np.fft.fftshift(scipy.fft.fft2(joined, workers=-1))) * mask))
 
 
 def find_center_vo(
@@ -101,20 +102,39 @@ def find_center_vo(
     if nrow > 512:  # the metric needs the angular trend, not every angle
         s = s[:: int(np.ceil(nrow / 512))]
         nrow = s.shape[0]
-    mid = (ncol - 1.0) / 2.0  # pixel-centre coordinate of the detector middle
-    guess_pc = mid if guess is None else guess - 0.5
     half = ncol / 4.0 if search_range is None else float(search_range)
+    guess_pc = (ncol - 1.0) / 2.0 if guess is None else guess - 0.5
+    # coarse search on a detector binned to <= 128 columns, on its half-pixel grid
+    binning = max(1, ncol // 128)
+    if binning > 1:
+        nb = ncol // binning
+        coarse_sino = s[:, : nb * binning].reshape(nrow, nb, binning).mean(axis=2)
+        g = (guess_pc + 0.5) / binning - 0.5  # pixel-centre coordinate on the binned detector
+        c0 = _vo_search(coarse_sino, g, half / binning, ratio, drop, None)
+        c0 = (c0 + 0.5) * binning - 0.5
+        c0 = _vo_search(s, c0, 1.0 * binning, ratio, drop, None)
+    else:
+        c0 = _vo_search(s, guess_pc, half, ratio, drop, None)
+    return round(float(_vo_search(s, c0, 1.0, ratio, drop, fine_step) + 0.5), 4)
+
+
+def _vo_search(s: np.ndarray, guess_pc: float, half: float, ratio: float, drop: int,
+               step: float | None) -> float:
+    """Best pixel-centre coordinate within ``guess_pc +- half``: on the half-pixel grid with
+    integer column rolls if ``step`` is None, else on a ``step`` grid with sub-pixel shifts."""
+    nrow, ncol = s.shape
+    mid = (ncol - 1.0) / 2.0
     flip = np.fliplr(s)
     comp = np.flipud(s)
     mask = _vo_mask(2 * nrow, ncol, max(0.5 * ratio * ncol, 1.0), drop)
-    lo = int(np.floor(2 * (max(guess_pc - half, 1.0) - mid)))
-    hi = int(np.ceil(2 * (min(guess_pc + half, ncol - 2.0) - mid)))
-    shifts = np.arange(lo, hi + 1)
-    coarse = [_vo_metric(s, flip, comp, k, mask, True) for k in shifts]
-    c0 = mid + shifts[int(np.argmin(coarse))] / 2.0
-    cands = c0 + np.arange(-1.0, 1.0 + fine_step / 2, fine_step)
-    fine = [_vo_metric(s, flip, comp, 2.0 * (c - mid), mask, False) for c in cands]
-    return float(cands[int(np.argmin(fine))] + 0.5)
+    lo_c, hi_c = max(guess_pc - half, 1.0), min(guess_pc + half, ncol - 2.0)
+    if step is None:
+        shifts = np.arange(int(np.floor(2 * (lo_c - mid))), int(np.ceil(2 * (hi_c - mid))) + 1)
+        cost = [_vo_metric(s, flip, comp, k, mask, True) for k in shifts]
+        return float(mid + shifts[int(np.argmin(cost))] / 2.0)
+    cands = np.arange(lo_c, hi_c + step / 2, step)
+    cost = [_vo_metric(s, flip, comp, 2.0 * (c - mid), mask, False) for c in cands]
+    return float(cands[int(np.argmin(cost))])
 
 
 def find_center_pc(proj_a: np.ndarray, proj_b: np.ndarray, upsample: int = 20) -> float:
@@ -166,11 +186,25 @@ def find_center_360(sino_a: np.ndarray, sino_b: np.ndarray, min_overlap: int = 1
     if a.shape[0] > 256:  # a few hundred angles are plenty for the overlap match
         step = a.shape[0] // 256 + 1
         a, b = a[::step], b[::step]
+    if n > 512:  # coarse match on a 4x binned detector, then refine at full resolution
+        nb = n // 4
+        bin_a = a[:, : nb * 4].reshape(a.shape[0], nb, 4).mean(axis=2)
+        bin_b = b[:, : nb * 4].reshape(b.shape[0], nb, 4).mean(axis=2)
+        m0 = 2 * 4 * _overlap_search(bin_a, bin_b, np.arange(min_overlap // 4 + 1,
+                                                              2 * nb - min_overlap // 4))
+        ms = np.arange(max(min_overlap, int(m0) - 12), min(2 * n - min_overlap, int(m0) + 12) + 1)
+    else:
+        ms = np.arange(min_overlap, 2 * n - min_overlap + 1)
+    return float(_overlap_search(a, b, ms))
+
+
+def _overlap_search(a: np.ndarray, b: np.ndarray, ms: np.ndarray) -> float:
+    """Best centre (tomopy convention) among ``ms / 2`` by mirrored-overlap correlation."""
+    n = a.shape[1]
     # For the centre c (tomopy convention) with m = 2c integer, column j of a faces column
     # m - 1 - j of b (pixel centres j + 0.5 and 2c - j - 0.5). The cost is 1 - the normalised
     # cross-correlation over the overlap; overlaps with little structure (air only) are skipped.
     floor = 0.05 * min(a.var(), b.var())
-    ms = np.arange(min_overlap, 2 * n - min_overlap + 1)
     cost = np.full(ms.size, np.inf)
     for i, m in enumerate(ms):
         j0, j1 = max(0, m - n), min(n, m)
@@ -234,8 +268,9 @@ def half_pair(sino: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def find_center(sino: np.ndarray, theta: np.ndarray, method: str = "vo", **kwargs: float) -> float:
     """Rotation centre of a sinogram (angle, x) with angles ``theta`` (radians), tomopy convention.
 
-    ``method``: ``"vo"`` (on the first 180 degrees), ``"pc"`` (phase correlation of the
-    first-180-degree sinogram with the mirrored sinogram 180 degrees later; for a 180-degree
+    ``method``: ``"vo"`` (for a 360-degree scan: the mean over its two 180-degree halves),
+    ``"pc"`` (phase correlation of the first-180-degree sinogram with the mirrored sinogram
+    180 degrees later; for a 180-degree
     scan the projection pair closest to 180 degrees apart), ``"360"`` (mirrored-overlap
     matching; needs a 360-degree scan, works with the axis near the edge).
     """
@@ -250,6 +285,9 @@ def find_center(sino: np.ndarray, theta: np.ndarray, method: str = "vo", **kwarg
         if not full:
             raise ConfigError("center_method '360' needs a 360-degree scan")
         return find_center_360(*half_pair(s, t))
+    if method == "vo" and full:  # both 180-degree halves, averaged
+        a, b = half_pair(s, t)
+        return round(0.5 * (find_center_vo(a, **kwargs) + find_center_vo(b, **kwargs)), 4)
     if method == "vo":
         order = np.argsort(t)
         keep = order[(t[order] - t[order][0]) < np.pi - 1e-9]

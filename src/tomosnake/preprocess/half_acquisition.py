@@ -15,9 +15,12 @@ from tomosnake.preprocess.center import half_pair, is_360
 
 
 def _sample(rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of ``rows[..., x]`` at fractional column indices ``pos``."""
+    """Linear interpolation of ``rows[..., x]`` at fractional column indices ``pos``.
+
+    Positions up to one pixel outside the detector take the edge value (the stitched detector
+    is rounded up to whole pixels)."""
     n = rows.shape[-1]
-    valid = (pos >= -0.5) & (pos <= n - 0.5)
+    valid = (pos > -1.0) & (pos < n)
     p = np.clip(pos, 0, n - 1)
     i0 = np.clip(np.floor(p).astype(int), 0, n - 2) if n > 1 else np.zeros_like(p, dtype=int)
     w = p - i0

@@ -231,6 +231,7 @@ def prepare(
         "theta_range_deg": float(np.degrees(theta_span(theta))),
         "ring_metric_before": float(np.mean(before)),
         "ring_metric_after": float(np.mean(after)),
-        "ring_metric": "stripe_metric: RMS of column-mean minus 21-px running median / RMS",
+        "ring_metric": "RMS(column mean - its 9-column running median) / RMS(sinogram), "
+                       "mean over slices",
     }
     return RawScan(proj=proj, theta=theta, flat=None, dark=None, meta=meta)

@@ -4,7 +4,8 @@
   from their neighbours', which shows as a column-mean profile of the sinogram with
   pixel-scale jumps. The metric is the RMS of (column mean - its running median over ``size``
   columns), divided by the RMS of the sinogram, so it is dimensionless and comparable before
-  and after stripe removal.
+  and after stripe removal. The default 9-column median passes stripes up to 4 columns wide
+  while following most real structure of the profile.
 * :func:`ring_metric_image`: on a reconstructed slice, the standard deviation of the polar
   (angle-averaged) profile about the rotation axis minus its running median: rings are thin
   circles, so they appear as sharp features in that profile.
@@ -18,7 +19,7 @@ from scipy import ndimage
 from tomosnake.errors import InputError
 
 
-def stripe_metric(sino: np.ndarray, size: int = 21) -> float:
+def stripe_metric(sino: np.ndarray, size: int = 9) -> float:
     """Dimensionless stripe strength of a sinogram (angle, x) of line integrals; 0 = no stripes."""
     s = np.asarray(sino, dtype=np.float64)
     if s.ndim != 2:

@@ -22,6 +22,9 @@ from scipy import interpolate, ndimage
 from tomosnake.errors import ConfigError
 
 RING_METHODS = ("none", "sort", "large", "all", "fw", "ti")
+#: columns whose mean is below this fraction of the largest are treated as air by the
+#: large-stripe ratio test (sarepy divides by them, which amplifies noise in air)
+AIR_FRACTION = 0.05
 
 
 def _sino(sino: np.ndarray) -> np.ndarray:
@@ -92,7 +95,8 @@ def remove_large_stripe(sino: np.ndarray, snr: float = 3.0, size: int = 51,
     Columns are sorted along the angle and median-filtered across ``size`` columns; the ratio
     of the (trimmed) column means before/after locates large stripes (:func:`detect_stripe`),
     the sinogram is normalised by that ratio (``norm``) and the located columns are replaced by
-    the smoothed sorted values put back in order.
+    the smoothed sorted values put back in order. Unlike sarepy, columns whose mean is below
+    :data:`AIR_FRACTION` of the largest column mean (air) keep a ratio of 1.
     """
     s = _sino(sino)
     nrow = s.shape[0]
@@ -103,8 +107,14 @@ def remove_large_stripe(sino: np.ndarray, snr: float = 3.0, size: int = 51,
     smooth = ndimage.median_filter(srt, size=(1, _odd(size)), mode="reflect")
     l1 = srt[nd : nrow - nd].mean(axis=0)
     l2 = smooth[nd : nrow - nd].mean(axis=0)
-    fact = np.divide(l1, l2, out=np.ones_like(l1), where=l2 != 0)
-    mask = ndimage.binary_dilation(detect_stripe(fact, snr) > 0)
+    # ratios are meaningless where the sinogram is ~0 (air after -log): keep 1 there and
+    # look for stripes among the other columns only
+    solid = np.abs(l2) > AIR_FRACTION * np.abs(l2).max()
+    fact = np.divide(l1, l2, out=np.ones_like(l1), where=solid)
+    found = np.zeros(fact.size, dtype=bool)
+    if solid.sum() >= 8:
+        found[solid] = detect_stripe(fact[solid], snr) > 0
+    mask = ndimage.binary_dilation(found)
     if norm:
         s = s / fact[None, :]
     out = s.copy()

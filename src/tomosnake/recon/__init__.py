@@ -1,4 +1,4 @@
-"""Tomographic reconstruction in tomopy's conventions: gridrec, FBP, iterative methods.
+"""Tomographic reconstruction in tomopy's conventions: gridrec, FBP, SIRT, CGLS; CPU or GPU.
 
 Arrays: projections (angle, z, x) as line integrals, angles in radians, volumes
 (z, y, x) in attenuation per voxel length. The rotation centre is a detector
@@ -6,7 +6,21 @@ column coordinate (column j spans [j, j+1); default n_det / 2).
 """
 
 from tomosnake.recon.api import ALGORITHMS, reconstruct
-from tomosnake.recon.filters import FILTERS
+from tomosnake.recon.backend import Backend, get_backend
+from tomosnake.recon.filters import FILTERS, filter_response
 from tomosnake.recon.project import forward_project, projection_matrix
+from tomosnake.recon.slabs import crop_center, reconstruct_slab, reconstruct_store
 
-__all__ = ["ALGORITHMS", "FILTERS", "forward_project", "projection_matrix", "reconstruct"]
+__all__ = [
+    "ALGORITHMS",
+    "FILTERS",
+    "Backend",
+    "filter_response",
+    "forward_project",
+    "get_backend",
+    "projection_matrix",
+    "reconstruct",
+    "crop_center",
+    "reconstruct_slab",
+    "reconstruct_store",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +22,8 @@ _SLICES_PER_TASK = 16  # slices per work item: bounds temporary memory, feeds th
 def _run(be: Backend, algorithm: str, p: Any, th: np.ndarray, c: float, filter_name: str,
          options: dict[str, Any]) -> Any:
     if algorithm == "gridrec":
-        return gridrec(be, p, th, c, filter_name, options.get("filter_par", DEFAULT_FILTER_PAR))
+        return gridrec(be, p, th, c, filter_name, options.get("filter_par", DEFAULT_FILTER_PAR),
+                       bool(options.get("tomopy_exact", False)))
     if algorithm == "fbp":
         return fbp(be, p, th, c, filter_name, options.get("filter_par", DEFAULT_FILTER_PAR))
     if algorithm == "sirt":
@@ -55,8 +55,11 @@ def reconstruct(
         device: "auto" (GPU if CuPy finds one), "cpu" or "cuda" (falls back to the CPU
             with a RuntimeWarning when no GPU is usable).
         **options: ``filter_par`` (tomopy's, default [0.5, 8]); ``num_iter`` (sirt 200,
-            cgls 20); ``nonnegative`` (sirt, default True); ``threads`` (CPU worker
-            threads, default all cores).
+            cgls 20); ``nonnegative`` (sirt, default True); ``threads`` (slice chunks
+            reconstructed in parallel on the CPU, default 1: the FFTs already use every
+            core, and on 2 cores chunk threads were slower); ``tomopy_exact`` (gridrec:
+            default False pads rows and uses forward_project's geometry; True reproduces
+            tomopy's gridrec to float precision, see :func:`tomosnake.recon.gridrec.gridrec`).
 
     Returns:
         float32 (z, n, n) attenuation per pixel length, n = number of detector columns,
@@ -67,7 +70,7 @@ def reconstruct(
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     check_filter(filter_name)
-    unknown = set(options) - {"filter_par", "num_iter", "nonnegative", "threads"}
+    unknown = set(options) - {"filter_par", "num_iter", "nonnegative", "threads", "tomopy_exact"}
     if unknown:
         raise ConfigError(f"unknown reconstruction options: {', '.join(sorted(unknown))}")
     be = get_backend(device)
@@ -85,7 +88,7 @@ def reconstruct(
         rec = _run(be, algorithm, be.asarray(p[:, idx]), th, c, filter_name, options)
         out[idx] = be.to_numpy(rec)
 
-    threads = int(options.get("threads", os.cpu_count() or 1)) if be.device == "cpu" else 1
+    threads = int(options.get("threads", 1)) if be.device == "cpu" else 1
     if threads > 1 and len(tasks) > 1:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, tasks))

@@ -8,12 +8,14 @@ finds one.
 
 from __future__ import annotations
 
+import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+import scipy.fft
 import scipy.sparse
 
 from tomosnake.errors import ConfigError
@@ -21,13 +23,19 @@ from tomosnake.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Backend:
-    """The array module ``xp``, its sparse-matrix module and the device name ("cpu"/"cuda")."""
+    """The array module ``xp``, its sparse-matrix and FFT modules and the device name.
+
+    ``fft`` follows ``scipy.fft`` (single precision stays single precision);
+    ``fft_kwargs`` are extra arguments for its transforms (threads on the CPU).
+    """
 
     xp: ModuleType
     sparse: ModuleType
+    fft: ModuleType
     device: str
+    fft_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move ``a`` to this backend's device."""
@@ -38,19 +46,21 @@ class Backend:
         return a.get() if hasattr(a, "get") and self.device == "cuda" else np.asarray(a)
 
 
-CPU = Backend(np, scipy.sparse, "cpu")
+CPU = Backend(np, scipy.sparse, scipy.fft, "cpu", {"workers": -1})
 
 
+@functools.lru_cache(maxsize=1)
 def _cupy_backend() -> Backend | None:
     try:
         import cupy
+        import cupyx.scipy.fft
         import cupyx.scipy.sparse
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return None
     except Exception:  # no CuPy, no driver or no device: all mean "no GPU"
         return None
-    return Backend(cupy, cupyx.scipy.sparse, "cuda")
+    return Backend(cupy, cupyx.scipy.sparse, cupyx.scipy.fft, "cuda")
 
 
 def get_backend(device: str = "auto") -> Backend:
@@ -64,7 +74,8 @@ def get_backend(device: str = "auto") -> Backend:
         return gpu
     if device == "cuda":
         warnings.warn(
-            "device='cuda' requested but CuPy or a CUDA GPU is not available; using NumPy on the CPU",
+            "device='cuda' requested but CuPy or a CUDA GPU is not available; "
+            "using NumPy on the CPU",
             RuntimeWarning,
             stacklevel=3,
         )

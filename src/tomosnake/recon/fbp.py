@@ -38,9 +38,9 @@ def filter_sinograms(
     n_det = sino.shape[-1]
     pd = padded_length(n_det)
     resp = filter_response(filter_name, np.fft.rfftfreq(pd), filter_par) / 2.0
-    spec = xp.fft.rfft(sino, n=pd, axis=-1)
+    spec = be.fft.rfft(sino, n=pd, axis=-1, **be.fft_kwargs)
     spec *= be.asarray(resp.astype(np.float32))
-    return xp.fft.irfft(spec, n=pd, axis=-1)[..., :n_det].astype(xp.float32)
+    return be.fft.irfft(spec, n=pd, axis=-1, **be.fft_kwargs)[..., :n_det].astype(xp.float32)
 
 
 def fbp(

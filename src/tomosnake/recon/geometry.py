@@ -6,7 +6,10 @@ detector). A reconstructed slice of ``n`` x ``n`` pixels is centred on the axis:
 pixel (row ``r``, column ``q``) covers ``x`` in ``[q - n/2, q + 1 - n/2]`` and
 ``y`` in ``[n/2 - r - 1, n/2 - r]`` (``y`` points to smaller rows), and the ray of
 column ``j`` at angle ``theta`` is ``x cos(theta) + y sin(theta) = j + 0.5 - center``.
-This is the geometry of tomopy's gridrec, fbp and project.
+This is the geometry of tomopy's ``project`` and ``fbp`` (Siddon ray tracing) and of
+every algorithm here by default. tomopy's gridrec places column j's centre at ``j``
+and pixel q's centre at ``q - n/2`` instead (half a pixel off at angles other than 0);
+``reconstruct(..., tomopy_exact=True)`` reproduces that.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def centers_per_slice(center: float | np.ndarray | None, n_slices: int, n_det: i
 
 
 def check_projections(proj: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate (angle, z, x) line integrals and their angles; return float32 proj, float64 theta."""
+    """Check (angle, z, x) line integrals and their angles; return float32 proj, float64 theta."""
     p = np.asarray(proj)
     if p.ndim == 2:
         p = p[:, None, :]

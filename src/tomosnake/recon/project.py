@@ -19,7 +19,7 @@ from tomosnake.errors import ConfigError, InputError
 from tomosnake.recon.backend import Backend
 from tomosnake.recon.geometry import centers_per_slice
 
-_RAYS_PER_BLOCK = 8192
+_RAYS_PER_BLOCK = 512
 _MAX_CACHED_ENTRIES = 40_000_000  # matrices up to ~0.5 GB are kept for reuse
 
 
@@ -67,7 +67,8 @@ def projection_matrix(
     rows, cols, vals = [], [], []
     for start in range(0, t_all.size, _RAYS_PER_BLOCK):
         t = t_all[start : start + _RAYS_PER_BLOCK]
-        ray, pix, length = _siddon_block(np.sin(t), np.cos(t), s_all[start : start + _RAYS_PER_BLOCK], n)
+        s = s_all[start : start + _RAYS_PER_BLOCK]
+        ray, pix, length = _siddon_block(np.sin(t), np.cos(t), s, n)
         rows.append(ray + start)
         cols.append(pix)
         vals.append(length.astype(np.float32))

@@ -6,11 +6,12 @@ random forest on filter features. :func:`segment_volume` applies any of them to
 a whole volume chunk by chunk. Volumes are (z, y, x).
 """
 
+from tomosnake.segment.data import CANONICAL_PHASES
 from tomosnake.segment.metrics import iou_per_phase
 from tomosnake.segment.modelfile import SegmentModel, load_model
 from tomosnake.segment.normalise import Normalisation
 from tomosnake.segment.train import train_from_volume, train_model
-from tomosnake.segment.volume import CANONICAL_PHASES, segment_volume
+from tomosnake.segment.volume import segment_volume
 
 __all__ = [
     "CANONICAL_PHASES",

@@ -20,6 +20,8 @@ from tomosnake.io import open_volume
 from tomosnake.segment.normalise import Normalisation, apply
 
 IGNORE_INDEX = -1
+#: the workflow's phase codes, dark to bright
+CANONICAL_PHASES = {"pore": 0, "cbd": 1, "nmc": 2}
 _GREY = re.compile(r"^(\d+)\.tiff?$", re.IGNORECASE)
 
 
@@ -42,10 +44,8 @@ def segmentpy_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
         m = _GREY.match(f.name)
         if not m:
             continue
-        label = next(
-            (p for p in (folder / f"{m[1]}_label.tif", folder / f"{m[1]}_label.tiff") if p.is_file()),
-            None,
-        )
+        names = (folder / f"{m[1]}_label.tif", folder / f"{m[1]}_label.tiff")
+        label = next((p for p in names if p.is_file()), None)
         if label is not None:
             pairs.append((int(m[1]), f, label))
     if not pairs:
@@ -67,7 +67,7 @@ def check_label_values(
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise InputError(f"{name}: labels must be integers, got dtype {labels.dtype}")
-    found = {int(v) for v in np.unique(labels)} - ({ignore_value} if ignore_value is not None else set())
+    found = {int(v) for v in np.unique(labels)} - {ignore_value}
     if label_values is not None and not found <= set(label_values):
         raise InputError(
             f"{name}: unexpected label values {sorted(found - set(label_values))}; "
@@ -79,7 +79,8 @@ def check_label_values(
 
 def to_targets(labels: np.ndarray, label_values: list[int], ignore_value: int | None) -> np.ndarray:
     """Label values -> class indices 0..K-1 (in ``label_values`` order); unlabelled -> -1."""
-    lut = np.full(max(max(label_values), 255, int(labels.max(initial=0))) + 1, IGNORE_INDEX, np.int64)
+    size = max(max(label_values), 255, int(labels.max(initial=0))) + 1
+    lut = np.full(size, IGNORE_INDEX, np.int64)
     lut[np.asarray(label_values)] = np.arange(len(label_values))
     out = lut[labels.astype(np.int64)]
     if ignore_value is not None:

@@ -12,11 +12,12 @@ import torch
 
 from tomosnake.segment.modelfile import SegmentModel
 
-TILE = 256
+#: largest window (pixels); slices that fit (with their border) are one window
+MAX_TILE = 1024
 OVERLAP = 64
 #: reflected border added around every slice so that no image pixel lies on a tile edge
 BORDER = 16
-MAX_BATCH = 8
+MAX_BATCH = 4
 
 
 def default_device() -> torch.device:
@@ -52,15 +53,16 @@ def unet_probabilities(
 ) -> np.ndarray:
     """Class probabilities (classes, y, x) float32 of one normalised (2c+1, y, x) context stack.
 
-    The slice is cut into overlapping ``TILE`` windows whose softmax outputs are
-    blended with a cosine window; with ``tta`` the four flips are averaged.
+    The slice, with a reflected border, is one window if it fits in ``MAX_TILE``,
+    else overlapping windows whose softmax outputs are blended with a cosine
+    ramp; with ``tta`` the four flips are averaged.
     """
     device = device or default_device()
     net = model.network.to(device).eval()
     c, ny, nx = planes.shape
     mult = net.multiple
-    tile_y = min(TILE, -(-(ny + 2 * BORDER) // mult) * mult)
-    tile_x = min(TILE, -(-(nx + 2 * BORDER) // mult) * mult)
+    tile_y = min(MAX_TILE, -(-(ny + 2 * BORDER) // mult) * mult)
+    tile_x = min(MAX_TILE, -(-(nx + 2 * BORDER) // mult) * mult)
     pad_y = max(tile_y - ny - BORDER, BORDER)
     pad_x = max(tile_x - nx - BORDER, BORDER)
     img = np.pad(planes, ((0, 0), (BORDER, pad_y), (BORDER, pad_x)), mode="reflect")

@@ -24,6 +24,7 @@ from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import open_volume
 from tomosnake.progress import track
 from tomosnake.segment.data import (
+    CANONICAL_PHASES,
     IGNORE_INDEX,
     check_label_values,
     labelled_planes,
@@ -57,7 +58,9 @@ def _resolve_phases(
         raise InputError(f"training labels hold no voxel of phase(s) {missing}")
     for name, v in phases.items():
         if not 0 <= v <= 255 or v == ignore_value:
-            raise ConfigError(f"phase {name}: label value {v} must be in 0..255 and not the ignore value")
+            raise ConfigError(
+                f"phase {name}: label value {v} must be in 0..255 and not the ignore value"
+            )
     return dict(phases)
 
 
@@ -327,7 +330,8 @@ def train_from_volume(
     ``volume``/``labels`` are arrays or paths (zarr store / TIFF stack) of equal
     shape; voxels equal to ``ignore_value`` are unlabelled, and z-slices with no
     labelled voxel are skipped. ``context`` > 0 trains a 2.5-D model that sees
-    ``context`` slices above and below. Other arguments as :func:`train_model`.
+    ``context`` slices above and below. ``phases`` defaults to the workflow's
+    canonical pore=0, cbd=1, nmc=2. Other arguments as :func:`train_model`.
     """
     norm = normalisation or Normalisation()
     name = str(volume) if isinstance(volume, str | Path) else "volume"
@@ -335,7 +339,8 @@ def train_from_volume(
     lab = open_volume(labels) if isinstance(labels, str | Path) else np.asarray(labels)
     raw = labelled_planes(vol, lab, norm, ignore_value, context, name)
     return _train(
-        raw, out_path, phases=phases, ignore_value=ignore_value, norm=norm, context=context,
+        raw, out_path, phases=CANONICAL_PHASES if phases is None else phases,
+        ignore_value=ignore_value, norm=norm, context=context,
         method=method, epochs=epochs, patch=patch, batch_size=batch_size, width=width,
         depth=depth, lr=lr, seed=seed, device=device, threads=threads, sources=[name],
     )

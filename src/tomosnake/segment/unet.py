@@ -33,7 +33,7 @@ class UNet(nn.Module):
             + [_block(chans[i], chans[i + 1]) for i in range(depth)]
         )
         self.up = nn.ModuleList(
-            [nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth))]
+            [nn.ConvTranspose2d(chans[i + 1], chans[i], 2, 2) for i in reversed(range(depth))]
         )
         self.merge = nn.ModuleList([_block(2 * chans[i], chans[i]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(chans[0], n_classes, 1)

@@ -23,21 +23,20 @@ from tomosnake.io import atomic_output, create_volume, open_volume, volume_attrs
 from tomosnake.io.volume import TIFF_SUFFIXES
 from tomosnake.progress import track
 from tomosnake.segment.classical import otsu_classes, otsu_thresholds
+from tomosnake.segment.data import CANONICAL_PHASES
 from tomosnake.segment.infer import default_device, forest_probabilities, unet_probabilities
 from tomosnake.segment.modelfile import SegmentModel, check_phases, load_model
-from tomosnake.segment.normalise import MAX_SAMPLE_SLICES, Normalisation, apply
+from tomosnake.segment.normalise import MAX_SAMPLE_SLICES, apply
 
 log = logging.getLogger(__name__)
 
-#: canonical workflow phases, dark to bright
-CANONICAL_PHASES = {"pore": 0, "cbd": 1, "nmc": 2}
 METHODS = ("otsu", "rf", "cnn")
 #: confidence is stored as uint8: value / 255 = probability of the chosen class
 CONFIDENCE_SCALE = 1 / 255
 
 
-def _slabs(nz: int, z0: int, z1: int, chunk_z: int, halo: int) -> Iterator[tuple[int, int, int, int]]:
-    """(read_start, read_stop, out_start, out_stop) per slab of [z0, z1) in a volume of nz slices."""
+def _slabs(nz: int, z0: int, z1: int, chunk_z: int, halo: int) -> Iterator[tuple[int, ...]]:
+    """(read_start, read_stop, out_start, out_stop) per slab of [z0, z1) of an nz-slice volume."""
     for a in range(z0, z1, chunk_z):
         b = min(a + chunk_z, z1)
         yield max(0, a - halo), min(nz, b + halo), a, b

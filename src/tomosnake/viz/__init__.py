@@ -13,4 +13,11 @@ from tomosnake.viz.meshes import export_meshes, phase_mesh, write_ply
 from tomosnake.viz.omezarr import write_ome_zarr
 from tomosnake.viz.report import build_report
 
-__all__ = ["build_report", "export_meshes", "phase_mesh", "scan_figures", "write_ome_zarr", "write_ply"]
+__all__ = [
+    "build_report",
+    "export_meshes",
+    "phase_mesh",
+    "scan_figures",
+    "write_ome_zarr",
+    "write_ply",
+]

@@ -17,7 +17,7 @@ from tomosnake.errors import InputError
 
 
 def read_benchmark(path: str | os.PathLike[str]) -> dict[str, float | None]:
-    """Mean wall time ``s``, peak ``max_rss`` (MB) and mean ``cpu_time`` (s) of one benchmark file."""
+    """Mean wall time ``s``, peak ``max_rss`` (MB), mean ``cpu_time`` (s) of a benchmark file."""
     try:
         table = pd.read_csv(path, sep="\t")
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -31,8 +31,11 @@ def read_benchmark(path: str | os.PathLike[str]) -> dict[str, float | None]:
         values = pd.to_numeric(table[column], errors="coerce").dropna()
         return float(getattr(np, how)(values)) if len(values) else None
 
-    return {"s": stat("s", "mean"), "max_rss_mb": stat("max_rss", "max"),
-            "cpu_time_s": stat("cpu_time", "mean")}
+    return {
+        "s": stat("s", "mean"),
+        "max_rss_mb": stat("max_rss", "max"),
+        "cpu_time_s": stat("cpu_time", "mean"),
+    }
 
 
 def _owner(target: str, scans: list[str]) -> str:

@@ -35,6 +35,8 @@ from tomosnake.viz.meshes import render_surfaces  # noqa: E402
 from tomosnake.viz.qc import fractions_along_z, scan_qc  # noqa: E402
 
 VIEWS = ("xy", "xz", "yz")
+#: thinnest displayed height / width of a plane; thinner planes are stretched vertically
+MIN_ASPECT = 0.25
 
 
 def nice_length(span: float) -> float:
@@ -46,14 +48,21 @@ def nice_length(span: float) -> float:
     return float(min((1, 2, 5, 10), key=lambda m: abs(m * 10**exp - target)) * 10**exp)
 
 
-def add_scale_bar(ax: plt.Axes, width_px: int, voxel_um: float | None) -> None:
-    """Draw a scale bar in micrometres (or pixels when the voxel size is unknown)."""
+def add_scale_bar(ax: plt.Axes, width_px: int, height_px: int, voxel_um: float | None) -> None:
+    """Draw a horizontal scale bar in micrometres (pixels when the voxel size is unknown)."""
     unit_per_px = voxel_um or 1.0
     length = nice_length(width_px * unit_per_px)
     label = f"{length:g} µm" if voxel_um else f"{length:g} px"
     bar = AnchoredSizeBar(
-        ax.transData, length / unit_per_px, label, "lower right", pad=0.4, color="white",
-        frameon=False, size_vertical=max(width_px / 150, 1), fontproperties={"size": 9},
+        ax.transData,
+        length / unit_per_px,
+        label,
+        "lower right",
+        pad=0.4,
+        color="white",
+        frameon=False,
+        size_vertical=height_px * 0.012,
+        fontproperties={"size": 9},
     )
     ax.add_artist(bar)
 
@@ -97,20 +106,34 @@ def _ortho_figure(
     names = {"xy": ("x", "y", "z", 0), "xz": ("x", "z", "y", 1), "yz": ("y", "z", "x", 2)}
     for ax, view in zip(axes, VIEWS, strict=True):
         horiz, vert, fixed, axis = names[view]
-        ax.imshow(planes[view], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+        h, w = planes[view].shape
+        stretch = max(1.0, MIN_ASPECT * w / h)  # thin slabs: stretch vertically to stay visible
+        ax.imshow(
+            planes[view],
+            cmap="gray",
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+            aspect=stretch,
+        )
         if lab_planes is not None:
             phases = phases_of(labels)
             cmap, top = _label_cmap(phases)
             ax.imshow(
-                lab_planes[view], cmap=cmap, vmin=-0.5, vmax=top - 0.5, alpha=alpha,
+                lab_planes[view],
+                cmap=cmap,
+                vmin=-0.5,
+                vmax=top - 0.5,
+                alpha=alpha,
                 interpolation="nearest",
+                aspect=stretch,
             )
-        add_scale_bar(ax, planes[view].shape[1], voxel)
+        add_scale_bar(ax, w, h, voxel)
         pos = shape[axis] // 2
         where = f"{fixed} = {pos}" + (f" ({pos * voxel:.4g} µm)" if voxel else "")
         ax.set_title(f"{view} plane, {where}", fontsize=10)
         ax.set_xlabel(f"{horiz} (voxel)")
-        ax.set_ylabel(f"{vert} (voxel)")
+        ax.set_ylabel(f"{vert} (voxel)" + (f", stretched x{stretch:.3g}" if stretch > 1 else ""))
     if lab_planes is not None:
         phases = phases_of(labels)
         handles = [
@@ -161,12 +184,25 @@ def _histogram_figure(
                 continue
             hists[name], _ = np.histogram(grey[sel], edges)
             means[name] = float(grey[sel].mean())
-            ax.fill_between(centres, hists[name], step="mid", alpha=0.45,
-                            color=phase_color(name, i), label=f"{name} (mean {means[name]:.3g})")
+            ax.fill_between(
+                centres,
+                hists[name],
+                step="mid",
+                alpha=0.45,
+                color=phase_color(name, i),
+                label=f"{name} (mean {means[name]:.3g})",
+            )
         for pair, value in class_boundaries(hists, centres, means):
             ax.axvline(value, color="k", ls=":", lw=1)
-            ax.annotate(f"{pair}\n{value:.3g}", (value, ax.get_ylim()[1]), fontsize=7,
-                        ha="center", va="top", xytext=(0, -4), textcoords="offset points")
+            ax.annotate(
+                f"{pair}\n{value:.3g}",
+                (value, ax.get_ylim()[1]),
+                fontsize=7,
+                ha="center",
+                va="top",
+                xytext=(0, -4),
+                textcoords="offset points",
+            )
     for i, value in enumerate(thresholds):
         ax.axvline(value, color="crimson", ls="--", lw=1.2, label="threshold" if i == 0 else None)
     ax.set_yscale("log")
@@ -215,7 +251,7 @@ def _qc_figure(qc: Mapping[str, Any], recon: Any, title: str) -> plt.Figure:
         lines.append(f"{name}: mean {s['mean']:.4g}, std {s['std']:.3g}")
     for pair, value in (qc.get("cnr") or {}).items():
         lines.append(f"CNR {pair}: {value:.2f}" if value is not None else f"CNR {pair}: n/a")
-    ax_text.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=9)
+    ax_text.text(0, 0.5, "\n".join(lines), va="center", family="monospace", fontsize=9)
     ax_text.set_axis_off()
     fig.suptitle(title)
     return fig
@@ -265,7 +301,9 @@ def scan_figures(
         figures["orthoslices_labels"] = _ortho_figure(
             recon, labels, voxel, f"{scan_id}: segmentation overlay"
         )
-        figures["fractions_z"] = _fraction_depth_figure(labels, voxel, f"{scan_id}: phase fractions along z")
+        figures["fractions_z"] = _fraction_depth_figure(
+            labels, voxel, f"{scan_id}: phase fractions along z"
+        )
     written = {}
     for name, fig in figures.items():
         _save(fig, out / f"{name}.png")

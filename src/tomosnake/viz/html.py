@@ -22,12 +22,13 @@ main{padding:8px 24px 40px} section{margin:18px 0 28px}
 h2{border-bottom:2px solid #1f3b57;padding-bottom:3px} h3{margin-bottom:6px}
 table{border-collapse:collapse;font-size:.85em;margin:6px 0;background:#fff}
 th,td{border:1px solid #ccd;padding:3px 7px;text-align:right;vertical-align:top}
-th{background:#e8eef4;position:sticky;top:0}
+th{background:#e8eef4;position:sticky;top:0;text-align:left}
 td.t,th.t{text-align:left}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[data-dir=asc]::after{content:" \\25B2"}
 table.sortable th[data-dir=desc]::after{content:" \\25BC"}
 .flag{color:#a40000;font-weight:600} .ok{color:#2a7a2a}
+.flags{display:inline-block;min-width:18em}
 figure{display:inline-block;margin:6px 10px 10px 0;vertical-align:top}
 figure img{max-width:100%;border:1px solid #ccd;background:#fff}
 figcaption{font-size:.8em;color:#555}
@@ -101,19 +102,27 @@ def cell(value: Any, raw_html: bool = False, cls: str = "") -> str:
 
 
 def table(
-    header: Sequence[str], rows: Sequence[Sequence[Any]], sortable: bool = False,
-    html_columns: Sequence[int] = (), table_id: str = "",
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    sortable: bool = False,
+    html_columns: Sequence[int] = (),
+    table_id: str = "",
 ) -> str:
     """An HTML table; cells in ``html_columns`` are inserted unescaped (trusted HTML)."""
     cls = ' class="sortable"' if sortable else ""
     tid = f' id="{esc(table_id)}"' if table_id else ""
-    head = "".join(f'<th class="t">{esc(h)}</th>' if i == 0 else f"<th>{esc(h)}</th>"
-                   for i, h in enumerate(header))
+    head = "".join(
+        f'<th class="t">{esc(h)}</th>' if i == 0 else f"<th>{esc(h)}</th>"
+        for i, h in enumerate(header)
+    )
     body = "".join(
         "<tr>" + "".join(cell(v, i in html_columns) for i, v in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f'<div class="wide"><table{cls}{tid}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (
+        f'<div class="wide"><table{cls}{tid}><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def render_value(value: Any, depth: int = 0) -> str:

@@ -34,6 +34,8 @@ QC_KEYS = (
     "ring_metric_after",
     "noise_sigma",
     "center_method",
+    "theta_range_deg",
+    "half_acquisition",
 )
 
 
@@ -60,7 +62,9 @@ def phases_of(labels: Any, path: str | os.PathLike[str] = "labels") -> dict[str,
     if not isinstance(phases, Mapping) or not all(
         isinstance(v, int) and 0 <= v < 256 for v in phases.values()
     ):
-        raise InputError(f"{path}: attribute 'phases' must map names to uint8 codes, got {phases!r}")
+        raise InputError(
+            f"{path}: attribute 'phases' must map names to uint8 codes, got {phases!r}"
+        )
     return {str(k): int(v) for k, v in sorted(phases.items(), key=lambda kv: kv[1])}
 
 

@@ -44,6 +44,21 @@ def _far_pad(n: int, step: int) -> int:
     return last + 1 - step - n
 
 
+def _merge_seams(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the vertices that neighbouring slabs both made on their shared plane.
+
+    Those copies are bit-identical, so vertices are keyed on a 1/64-voxel grid (distinct
+    marching-cubes vertices are at least 1/2 voxel apart, or inside a cube for ambiguous
+    cases, never within 1/64 of another).
+    """
+    q = np.round(verts * 64).astype(np.int64)
+    q -= q.min(axis=0)
+    span = q.max(axis=0) + 1
+    key = (q[:, 0] * span[1] + q[:, 1]) * span[2] + q[:, 2]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return verts[first], inverse.reshape(-1)[faces]
+
+
 def phase_mesh(
     labels: Any, code: int, voxel_um: float = 1.0, step_size: int = 2, slab_bytes: int = 2**28
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -72,18 +87,18 @@ def phase_mesh(
         offset += len(v)
     if not verts:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-    v = np.concatenate(verts)
-    f = np.concatenate(faces)
-    v, inverse = np.unique(np.round(v, 4), axis=0, return_inverse=True)
-    f = inverse.reshape(-1)[f]
-    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    v, f = np.concatenate(verts), np.concatenate(faces)
+    if len(verts) > 1:
+        v, f = _merge_seams(v, f)
     # marching cubes winds (z, y, x) faces inward; reversing the axes to (x, y, z) mirrors
     # the mesh, which turns them outward
     return (v[:, ::-1] * voxel_um).astype(np.float32), f
 
 
-def write_ply(path: str | os.PathLike[str], verts: np.ndarray, faces: np.ndarray, comment: str = "") -> Path:
-    """Write a binary little-endian PLY (float32 x/y/z vertices, int32 triangle faces), atomically."""
+def write_ply(
+    path: str | os.PathLike[str], verts: np.ndarray, faces: np.ndarray, comment: str = ""
+) -> Path:
+    """Write a binary little-endian PLY (float32 x/y/z vertices, int32 triangles), atomically."""
     path = Path(path)
     faces = np.asarray(faces)
     header = ["ply", "format binary_little_endian 1.0"]
@@ -134,13 +149,28 @@ def export_meshes(
     return written
 
 
-def iter_render_meshes(labels: Any, max_samples: int = 80) -> Iterator[tuple[str, int, tuple]]:
-    """(phase, index, (verts, faces)) of coarse meshes for rendering: about ``max_samples`` per axis."""
+def iter_render_meshes(
+    labels: Any, max_samples: int = 80, max_faces: int = 100_000
+) -> Iterator[tuple[str, int, tuple]]:
+    """(phase, index, (verts, faces)) of coarse meshes to render.
+
+    The volume is sampled at about ``max_samples`` voxels per axis; a phase whose
+    surface still has more than ``max_faces`` triangles is meshed with larger
+    marching-cubes steps until it has fewer (matplotlib draws every triangle).
+    """
     step = max(1, int(np.ceil(max(labels.shape) / max_samples)))
-    coarse = np.asarray(labels[::step, ::step, ::step])
+    # plane by plane: a strided read of the whole store would hold far more than the result
+    coarse = np.stack(
+        [np.asarray(labels[z])[::step, ::step] for z in range(0, labels.shape[0], step)]
+    )
     voxel = (voxel_size_um(labels) or 1.0) * step
     for i, (name, code) in enumerate(phases_of(labels).items()):
-        yield name, i, phase_mesh(coarse, code, voxel, step_size=1)
+        mc_step = 1
+        mesh = phase_mesh(coarse, code, voxel, step_size=mc_step)
+        while len(mesh[1]) > max_faces and mc_step < max(coarse.shape) // 4:
+            mc_step += 1
+            mesh = phase_mesh(coarse, code, voxel, step_size=mc_step)
+        yield name, i, mesh
 
 
 def render_surfaces(labels: Any, path: str | os.PathLike[str], title: str = "") -> Path:
@@ -162,7 +192,10 @@ def render_surfaces(labels: Any, path: str | os.PathLike[str], title: str = "") 
         ax = fig.add_subplot(1, len(meshes), k + 1, projection="3d")
         if len(faces):
             poly = Poly3DCollection(
-                verts[faces], facecolors=phase_color(name, i), shade=True, lightsource=light,
+                verts[faces],
+                facecolors=phase_color(name, i),
+                shade=True,
+                lightsource=light,
                 linewidths=0,
             )
             ax.add_collection3d(poly)

@@ -1,10 +1,14 @@
 """Numbers pulled out of ``morphology.json`` dicts whose exact schema may grow.
 
-Known keys: ``volume_fraction`` {phase: fraction}; ``tortuosity`` {phase: value |
-{axis: value | {"tau": value, ...}}}. Size distributions are found anywhere as a
-dict holding a size axis (key with "diameter", "radius", "size", "bin" or "edge")
-and an equally long (or one shorter) weight list (key with "count", "freq",
-"fraction", "volume", "pdf", "cdf"). Everything else is shown generically.
+Known keys (schema ``tomosnake.morphology/1`` of :mod:`tomosnake.morph`, and simpler
+forms): volume fractions in ``fractions.fractions`` {phase: fraction} or
+``volume_fraction`` {phase: fraction}; ``tortuosity`` {phase: value | {axis: value |
+{"tau": value or null (= infinite), "flag": ..., ...}}}. Size distributions are found
+anywhere as a dict holding a size axis (key with "edge", "diameter", "radius", "size",
+"bin", "thickness"; bin edges preferred) and an equally long (or one shorter) weight list
+(key with "count", "freq", "fraction", "volume", "pdf", "cdf"), e.g.
+``sizes.thickness.{phase}`` = {"bin_edges_um": [...], "fraction": [...]}. Everything
+else is shown generically.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 import numpy as np
 
 TAU_KEYS = ("tortuosity", "tortuosity_factor", "tau")
-SIZE_AXIS_WORDS = ("diameter", "radius", "size", "bin", "edge", "thickness")
+SIZE_AXIS_WORDS = ("edge", "diameter", "radius", "size", "bin", "thickness")
 WEIGHT_WORDS = ("count", "freq", "fraction", "volume", "pdf", "cdf", "density", "number")
 
 
@@ -45,9 +49,13 @@ def flatten_numbers(node: Any, prefix: str = "", max_list: int = 0) -> dict[str,
 
 
 def volume_fractions(morph: Mapping[str, Any]) -> dict[str, float]:
-    """Phase -> volume fraction (0..1) from ``morph["volume_fraction"]``."""
-    vf = morph.get("volume_fraction") or {}
-    return {str(k): float(v) for k, v in vf.items() if is_number(v)} if isinstance(vf, Mapping) else {}
+    """Phase -> volume fraction (0..1) from ``fractions.fractions`` or ``volume_fraction``."""
+    nested = morph.get("fractions")
+    vf = nested.get("fractions") if isinstance(nested, Mapping) else None
+    vf = vf or morph.get("volume_fraction") or {}
+    return (
+        {str(k): float(v) for k, v in vf.items() if is_number(v)} if isinstance(vf, Mapping) else {}
+    )
 
 
 def _tau_value(node: Any) -> float | None:
@@ -76,8 +84,23 @@ def tortuosities(morph: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def tortuosity_flags(morph: Mapping[str, Any]) -> list[str]:
+    """Warnings stored with tortuosity results (non-percolating, not converged, ...)."""
+    tau = next((morph[k] for k in TAU_KEYS if isinstance(morph.get(k), Mapping)), {})
+    out = []
+    for phase, node in tau.items():
+        entries = node.items() if isinstance(node, Mapping) else []
+        for axis, entry in entries:
+            if isinstance(entry, Mapping) and entry.get("flag"):
+                out.append(f"tortuosity {phase} {axis}: {entry['flag']}")
+    return out
+
+
 def fit_bruggeman(eps: np.ndarray, tau: np.ndarray) -> float | None:
-    """Least-squares Bruggeman exponent alpha of tau = eps**(-alpha) (fit of log tau on log eps).
+    """Least-squares exponent beta of tau = eps**(-beta) (fit of log tau on log eps).
+
+    The Bruggeman exponent of ``tomosnake.morph`` (D_eff / D = eps / tau = eps**alpha)
+    is alpha = 1 + beta.
 
     Points need 0 < eps < 1 and tau > 0; None when none remain.
     """
@@ -99,14 +122,16 @@ def size_distributions(node: Any, prefix: str = "") -> dict[str, tuple]:
         for k, v in node.items()
         if isinstance(v, list) and len(v) > 1 and all(map(is_number, v))
     }
-    sizes = next((k for k in lists if any(w in k.lower() for w in SIZE_AXIS_WORDS)), None)
+    sizes = next(
+        (k for w in SIZE_AXIS_WORDS for k in lists if w in k.lower()), None
+    )  # the first word that matches wins: bin edges before raw diameters
     weights = next(
         (k for k in lists if k != sizes and any(w in k.lower() for w in WEIGHT_WORDS)), None
     )
     if sizes and weights:
         x, y = lists[sizes], lists[weights]
         if len(x) == len(y) + 1:  # bin edges -> centres
-            x = (x[:-1] + x[1:]) / 2
+            x, sizes = (x[:-1] + x[1:]) / 2, f"{sizes} (bin centres)"
         if len(x) == len(y):
             out[prefix or sizes] = (x, y, sizes, weights)
     for key, value in node.items():

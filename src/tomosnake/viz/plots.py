@@ -1,8 +1,10 @@
 """Plots across the scans of a beamtime, returned as PNG bytes for embedding.
 
-Volume fractions are 0..1, tortuosity factors dimensionless; the Bruggeman
-relation is tau = eps**(-alpha) with alpha fitted per phase by least squares in
-log-log space (:func:`tomosnake.viz.morphology.fit_bruggeman`).
+Volume fractions are 0..1, tortuosity factors dimensionless. The fitted curve is
+tau = eps**(-beta) (least squares in log-log space,
+:func:`tomosnake.viz.morphology.fit_bruggeman`); in the Bruggeman form used by
+``tomosnake.morph`` (D_eff / D = eps / tau = eps**alpha) that is alpha = 1 + beta,
+so Bruggeman's packed spheres (alpha = 1.5) give tau = eps**-0.5.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def tau_points(morphs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple]
 def bruggeman_plot(morphs: Mapping[str, Mapping[str, Any]]) -> tuple[bytes | None, dict]:
     """Tortuosity factor versus volume fraction with fitted Bruggeman curves.
 
-    Returns (PNG bytes or None without data, {phase: {"alpha", "n_points"}}).
+    Returns (PNG bytes or None without data, {phase: {"beta", "alpha", "n_points"}}) with
+    tau = eps**-beta and the Bruggeman exponent alpha = 1 + beta (D_eff / D = eps**alpha).
     """
     points = tau_points(morphs)
     if not points:
@@ -64,17 +67,36 @@ def bruggeman_plot(morphs: Mapping[str, Mapping[str, Any]]) -> tuple[bytes | Non
         tau = np.array([p[3] for p in pts])
         for axis in sorted({p[1] for p in pts}):
             sel = np.array([p[1] == axis for p in pts])
-            ax.scatter(eps[sel], tau[sel], color=color, marker=MARKERS.get(axis, "o"),
-                       label=f"{phase} {axis}".strip(), edgecolor="k", lw=0.4, zorder=3)
-        alpha = fit_bruggeman(eps, tau)
-        fits[phase] = {"alpha": alpha, "n_points": int(len(pts))}
-        if alpha is not None:
+            ax.scatter(
+                eps[sel],
+                tau[sel],
+                color=color,
+                marker=MARKERS.get(axis, "o"),
+                label=f"{phase} {axis}".strip(),
+                edgecolor="k",
+                lw=0.4,
+                zorder=3,
+            )
+        beta = fit_bruggeman(eps, tau)
+        fits[phase] = {
+            "beta": beta,
+            "alpha": None if beta is None else 1 + beta,
+            "n_points": int(len(pts)),
+        }
+        if beta is not None:
             lo, hi = max(eps.min() * 0.8, 1e-3), min(eps.max() * 1.2, 1.0)
             grid = np.linspace(lo, hi, 100)
-            ax.plot(grid, grid ** (-alpha), color=color,
-                    label=f"{phase}: τ = ε^-{alpha:.2f} (fit)")
+            label = f"{phase}: τ = ε^-{beta:.2f} (fit, α = {1 + beta:.2f})"
+            ax.plot(grid, grid ** (-beta), color=color, label=label)
     grid = np.linspace(0.05, 1, 100)
-    ax.plot(grid, grid**-0.5, color="0.5", ls="--", lw=1, label="Bruggeman α = 0.5")
+    ax.plot(
+        grid,
+        grid**-0.5,
+        color="0.5",
+        ls="--",
+        lw=1,
+        label="Bruggeman spheres: τ = ε^-0.5 (α = 1.5)",
+    )
     ax.set_xlabel("volume fraction ε of the phase")
     ax.set_ylabel("tortuosity factor τ")
     ax.set_ylim(bottom=min(0.9, ax.get_ylim()[0]))
@@ -93,9 +115,19 @@ def size_distribution_plot(morphs: Mapping[str, Mapping[str, Any]]) -> bytes | N
     if not curves:
         return None
     n = len(curves)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4), dpi=100, layout="constrained",
-                             squeeze=False)
-    for ax, (key, per_scan) in zip(axes[0], curves.items(), strict=True):
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(5.2 * cols, 3.8 * rows),
+        dpi=100,
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    for ax, (key, per_scan) in zip(axes.flat, curves.items(), strict=False):
         for scan, (x, y, xname, yname) in per_scan.items():
             ax.plot(x, y, marker=".", label=scan)
             ax.set_xlabel(xname)
@@ -114,8 +146,7 @@ def fractions_plot(morphs: Mapping[str, Mapping[str, Any]]) -> bytes | None:
         return None
     phases = list(dict.fromkeys(p for v in vfs.values() for p in v))
     scans = list(vfs)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(scans) + 3), 4), dpi=100,
-                           layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(scans) + 3), 4), dpi=100, layout="constrained")
     bottom = np.zeros(len(scans))
     for i, phase in enumerate(phases):
         values = np.array([vfs[s].get(phase, 0.0) for s in scans])

@@ -48,10 +48,10 @@ def fractions_along_z(labels: Any, phases: Mapping[str, int]) -> dict[str, np.nd
     """Volume fraction of each phase in every z-plane (phase name -> (z,) array), slab-wise."""
     nz, ny, nx = labels.shape
     out = {name: np.zeros(nz) for name in phases}
-    for z0, z1 in z_slabs(nz, ny * nx):
+    for z0, z1 in z_slabs(nz, ny * nx, budget_bytes=64 * 2**20):
         slab = np.asarray(labels[z0:z1])
         for name, code in phases.items():
-            out[name][z0:z1] = (slab == code).mean(axis=(1, 2))
+            out[name][z0:z1] = np.count_nonzero(slab == code, axis=(1, 2)) / (ny * nx)
     return out
 
 

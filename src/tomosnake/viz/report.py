@@ -23,7 +23,12 @@ from tomosnake.errors import InputError
 from tomosnake.io import atomic_output, open_volume
 from tomosnake.viz import html as H
 from tomosnake.viz.benchmarks import collect_benchmarks
-from tomosnake.viz.morphology import flatten_numbers, is_number, volume_fractions
+from tomosnake.viz.morphology import (
+    flatten_numbers,
+    is_number,
+    tortuosity_flags,
+    volume_fractions,
+)
 from tomosnake.viz.plots import bruggeman_plot, fractions_plot, size_distribution_plot
 from tomosnake.viz.qc import qc_flags, scan_qc
 
@@ -31,12 +36,25 @@ from tomosnake.viz.qc import qc_flags, scan_qc
 EXPECTED = ("recon.zarr", "labels.zarr", "morphology.json", "figures")
 #: figure files shown first, in this order; other PNGs follow by name
 FIGURE_ORDER = (
-    "orthoslices", "orthoslices_labels", "histogram", "fractions_z", "surfaces_3d", "qc",
+    "orthoslices",
+    "orthoslices_labels",
+    "histogram",
+    "fractions_z",
+    "surfaces_3d",
+    "qc",
 )
 #: results_dir entries that are never scans
 NOT_SCANS = {"benchmarks", "logs", "models", "tmp"}
 #: provenance keys shown first when present
-PROVENANCE_HEAD = ("config_hash", "scan_sheet_hash", "sheet_hash", "git_commit", "commit")
+PROVENANCE_HEAD = (
+    "git_commit",
+    "config",
+    "config_sha256",
+    "config_hash",
+    "scan_sheet",
+    "scan_sheet_sha256",
+    "scan_sheet_hash",
+)
 
 
 def read_summary(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -66,8 +84,10 @@ def find_scans(results_dir: Path, summary: pd.DataFrame | None) -> list[str]:
     scans = list(summary["scan_id"]) if summary is not None else []
     if results_dir.is_dir():
         for sub in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-            if sub.name not in NOT_SCANS and sub.name not in scans and any(
-                (sub / name).exists() for name in EXPECTED
+            if (
+                sub.name not in NOT_SCANS
+                and sub.name not in scans
+                and any((sub / name).exists() for name in EXPECTED)
             ):
                 scans.append(sub.name)
     return scans
@@ -84,9 +104,12 @@ def scan_record(scan_dir: Path) -> dict[str, Any]:
     if qc_path.exists():
         qc = _read_json(qc_path)
     else:
-        recon, labels = _open_or_none(scan_dir / "recon.zarr"), _open_or_none(scan_dir / "labels.zarr")
+        recon, labels = (
+            _open_or_none(scan_dir / "recon.zarr"),
+            _open_or_none(scan_dir / "labels.zarr"),
+        )
         qc = scan_qc(recon, labels) if recon is not None or labels is not None else {}
-    flags = qc_flags(qc, volume_fractions(morph))
+    flags = qc_flags(qc, volume_fractions(morph)) + tortuosity_flags(morph)
     missing = [name for name in EXPECTED if not (scan_dir / name).exists()]
     if missing:
         flags.append("missing " + ", ".join(missing))
@@ -96,15 +119,24 @@ def scan_record(scan_dir: Path) -> dict[str, Any]:
     )
     meshes = sorted(p for p in (scan_dir / "meshes").glob("*") if p.suffix in (".ply", ".stl"))
     return {
-        "morph": morph, "qc": qc, "flags": flags, "figures": figures, "meshes": meshes,
+        "morph": morph,
+        "qc": qc,
+        "flags": flags,
+        "figures": figures,
+        "meshes": meshes,
         "ome_zarr": sorted(scan_dir.glob("*.ome.zarr")),
     }
 
 
 def _qc_columns(qc: Mapping[str, Any]) -> list[Any]:
     cnr = [v for v in (qc.get("cnr") or {}).values() if is_number(v)]
-    return [qc.get("center"), qc.get("ring_metric_before"), qc.get("ring_metric_after"),
-            qc.get("noise_sigma"), min(cnr) if cnr else None]
+    return [
+        qc.get("center"),
+        qc.get("ring_metric_before"),
+        qc.get("ring_metric_after"),
+        qc.get("noise_sigma"),
+        min(cnr) if cnr else None,
+    ]
 
 
 def _scan_table(scans: list[str], records: dict, summary: pd.DataFrame | None) -> str:
@@ -123,14 +155,21 @@ def _scan_table(scans: list[str], records: dict, summary: pd.DataFrame | None) -
     for scan in scans:
         flags = records[scan]["flags"]
         flag_html = (
-            f'<span class="flag" title="{H.esc("; ".join(flags))}">{len(flags)}: '
+            f'<span class="flag flags" title="{H.esc("; ".join(flags))}">{len(flags)}: '
             f"{H.esc(flags[0])}{' …' if len(flags) > 1 else ''}</span>"
-            if flags else '<span class="ok">ok</span>'
+            if flags
+            else '<span class="ok">ok</span>'
         )
         link = f'<a href="#scan-{H.esc(scan)}">{H.esc(scan)}</a>'
         row_values = values.get(scan, {})
-        rows.append([link, flag_html, *_qc_columns(records[scan]["qc"]),
-                     *[_clean(row_values.get(c)) for c in extra]])
+        rows.append(
+            [
+                link,
+                flag_html,
+                *_qc_columns(records[scan]["qc"]),
+                *[_clean(row_values.get(c)) for c in extra],
+            ]
+        )
     return H.table(header + extra, rows, sortable=True, html_columns=(0, 1), table_id="scans")
 
 
@@ -142,28 +181,35 @@ def _clean(value: Any) -> Any:
 def _scan_section(scan: str, rec: dict, results_dir: Path, bench: Mapping[str, dict]) -> str:
     parts = [f'<section class="scan" id="scan-{H.esc(scan)}"><h3>{H.esc(scan)}</h3>']
     if rec["flags"]:
-        parts.append("<ul>" + "".join(f'<li class="flag">{H.esc(f)}</li>' for f in rec["flags"])
-                     + "</ul>")
+        parts.append(
+            "<ul>" + "".join(f'<li class="flag">{H.esc(f)}</li>' for f in rec["flags"]) + "</ul>"
+        )
     else:
         parts.append('<p class="ok">No QC flags.</p>')
     qc_numbers = flatten_numbers(rec["qc"], max_list=3)
     if qc_numbers:
-        parts.append("<h4>Quality checks</h4>" + H.table(["quantity", "value"],
-                                                        list(qc_numbers.items())))
+        parts.append(
+            "<h4>Quality checks</h4>" + H.table(["quantity", "value"], list(qc_numbers.items()))
+        )
     morph_numbers = flatten_numbers(rec["morph"], max_list=3)
     if morph_numbers:
-        parts.append("<h4>Morphology</h4>" + H.table(["quantity", "value"],
-                                                    list(morph_numbers.items())))
+        parts.append(
+            "<h4>Morphology</h4>" + H.table(["quantity", "value"], list(morph_numbers.items()))
+        )
     for png in rec["figures"]:
         parts.append(H.figure(png.read_bytes(), f"{scan}: {png.stem.replace('_', ' ')}"))
     if rec["meshes"]:
         rows = [[str(p.relative_to(results_dir)), p.stat().st_size / 2**20] for p in rec["meshes"]]
-        parts.append("<h4>Surface meshes (open in ParaView, Avizo, Dragonfly)</h4>"
-                     + H.table(["file", "MiB"], rows))
+        parts.append(
+            "<h4>Surface meshes (open in ParaView, Avizo, Dragonfly)</h4>"
+            + H.table(["file", "MiB"], rows)
+        )
     for store in rec["ome_zarr"]:
         rel = H.esc(store.relative_to(results_dir))
-        parts.append(f"<h4>OME-Zarr</h4><p><code>napari --plugin napari-ome-zarr {rel}</code> "
-                     f"(or <code>tomosnake view {H.esc(scan)}</code>)</p>")
+        parts.append(
+            f"<h4>OME-Zarr</h4><p><code>napari --plugin napari-ome-zarr {rel}</code> "
+            f"(or <code>tomosnake view {H.esc(scan)}</code>)</p>"
+        )
     if bench:
         parts.append("<h4>Steps</h4>" + _bench_table({scan: bench}, with_scan=False))
     parts.append("</section>")
@@ -193,7 +239,8 @@ def _provenance_section(prov: Mapping[str, Any], bench: Mapping[str, Mapping[str
         head = {k: prov[k] for k in PROVENANCE_HEAD if k in prov}
         if head:
             parts.append(H.render_value(head))
-        rest = {k: v for k, v in prov.items() if k not in head}
+        # per-scan step times are shown from the benchmark files below when those exist
+        rest = {k: v for k, v in prov.items() if k not in head and not (k == "steps" and bench)}
         for key, value in rest.items():
             parts.append(f"<h3>{H.esc(key)}</h3>{H.render_value(value)}")
     else:
@@ -209,12 +256,18 @@ def _across_section(morphs: Mapping[str, Mapping[str, Any]]) -> str:
     png, fits = bruggeman_plot(morphs)
     if png:
         parts.append(H.figure(png, "tortuosity factor versus volume fraction, Bruggeman fit"))
-        parts.append(H.table(["phase", "fitted α (τ = ε^-α)", "points"],
-                             [[p, f["alpha"], f["n_points"]] for p, f in fits.items()]))
+        parts.append(
+            H.table(
+                ["phase", "β (fit of τ = ε^-β)", "Bruggeman α = 1 + β (D_eff/D = ε^α)", "points"],
+                [[p, f["beta"], f["alpha"], f["n_points"]] for p, f in fits.items()],
+            )
+        )
     else:
         parts.append("<p>No scan has both volume fractions and tortuosity factors yet.</p>")
-    for plot, caption in ((size_distribution_plot(morphs), "size distributions"),
-                          (fractions_plot(morphs), "phase volume fractions per scan")):
+    for plot, caption in (
+        (size_distribution_plot(morphs), "size distributions"),
+        (fractions_plot(morphs), "phase volume fractions per scan"),
+    ):
         if plot:
             parts.append(H.figure(plot, caption))
     parts.append("</section>")
@@ -255,12 +308,18 @@ def build_report(
         + "</section>",
         _provenance_section(provenance or {}, bench),
     ]
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("scans", "Scans"), ("across", "Across scans"), ("per-scan", "Per scan"),
-        ("provenance", "Provenance")))
+    nav = "".join(
+        f'<a href="#{a}">{t}</a>'
+        for a, t in (
+            ("scans", "Scans"),
+            ("across", "Across scans"),
+            ("per-scan", "Per scan"),
+            ("provenance", "Provenance"),
+        )
+    )
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{H.esc(title)}</title><link rel=\"icon\" href=\"data:,\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<title>{H.esc(title)}</title><link rel="icon" href="data:,">'
         f"<style>{H.CSS}</style></head><body>"
         f"<header><h1>{H.esc(title)}</h1><p>{len(scans)} scans · generated {now} by "
         f"tomosnake {__version__}</p></header><nav>{nav}</nav><main>"

@@ -1,0 +1,171 @@
+"""Benchmark of tomosnake.segment: accuracy on real labelled slices and inference throughput.
+
+1. Hold-out accuracy on SegmentPy's labelled NMC slices (../shared/data/segmentpy_nmc):
+   train on two acquisitions, segment the third (whole unseen slices), per-phase
+   IoU for the U-Net, the random forest (ilastik-style) and multi-Otsu (skimage).
+2. Inference throughput (voxels/s) and peak memory (max RSS of a fresh process)
+   of segment_volume on a synthetic (n, n, n) float32 zarr volume, chunk by chunk.
+
+    python benchmarks/bench_segment.py [--holdout A B C] [--epochs 40] [--size 256]
+        [--skip-accuracy] [--skip-throughput]
+
+Timings on a 2-core CPU use torch.set_num_threads(2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+
+from tomosnake.segment import iou_per_phase, segment_volume, train_model
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "segmentpy_nmc"
+ACQUISITIONS = {
+    "A": [1, 100, 200, 300, 400],  # 499 x 601, float
+    "B": [103, 360, 510, 738, 929, 1098],  # 500 x 572, float
+    "C": [1501, 1502, 1503, 1504],  # 400 x 400, 16-bit counts
+}
+#: SegmentPy's label values; multi-Otsu classes dark -> bright map to pore, cbd, nmc
+PHASES = {"nmc": 0, "cbd": 1, "pore": 2}
+DARK_TO_BRIGHT = {"pore": 2, "cbd": 1, "nmc": 0}
+
+
+def _link_training_folder(root: Path, holdout: str) -> Path:
+    folder = root / f"train_without_{holdout}"
+    folder.mkdir()
+    for name, numbers in ACQUISITIONS.items():
+        if name == holdout:
+            continue
+        for n in numbers:
+            for suffix in ("", "_label"):
+                os.symlink(DATA / f"{n}{suffix}.tif", folder / f"{n}{suffix}.tif")
+    return folder
+
+
+def _fmt(iou: dict[str, float]) -> str:
+    return " ".join(f"{iou[k]:.3f}" for k in ("nmc", "cbd", "pore", "mean"))
+
+
+def accuracy(holdouts: list[str], epochs: int, root: Path) -> list[dict]:
+    rows = []
+    for holdout in holdouts:
+        train = _link_training_folder(root, holdout)
+        grey = np.stack([tifffile.imread(DATA / f"{n}.tif") for n in ACQUISITIONS[holdout]])
+        truth = np.stack([tifffile.imread(DATA / f"{n}_label.tif") for n in ACQUISITIONS[holdout]])
+        stack = root / f"{holdout}.tif"
+        tifffile.imwrite(stack, grey)
+        for method in ("cnn", "rf", "otsu"):
+            model = root / f"{method}_{holdout}.pt"
+            t0, c0 = time.perf_counter(), time.process_time()
+            if method != "otsu":
+                train_model([train], model, phases=PHASES, method=method, epochs=epochs,
+                            threads=2, seed=0)
+            t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
+            out = root / f"{method}_{holdout}_labels.tif"
+            t0 = time.perf_counter()
+            segment_volume(stack, out, method=method,
+                           model_path=model if method != "otsu" else None,
+                           phases=DARK_TO_BRIGHT if method == "otsu" else PHASES)
+            t_pred = time.perf_counter() - t0
+            iou = iou_per_phase(tifffile.imread(out).reshape(truth.shape), truth, PHASES)
+            rows.append({"holdout": holdout, "method": method, "iou": iou,
+                         "train_s": t_train, "train_cpu_s": c_train, "predict_s": t_pred})
+            print(f"held out {holdout} {method:5s} IoU nmc/cbd/pore/mean {_fmt(iou)} "
+                  f"train {t_train:6.1f} s (cpu {c_train:6.1f} s) predict {t_pred:5.1f} s",
+                  flush=True)
+    return rows
+
+
+_CHILD = """
+import json, resource, sys, time, torch
+torch.set_num_threads(2)
+from tomosnake.segment import segment_volume
+method, vol, model, out = sys.argv[1:5]
+t0 = time.perf_counter()
+segment_volume(vol, out, method=method, model_path=model if model != "-" else None, chunk_z=16)
+dt = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": dt, "max_rss_mb": rss}))
+"""
+
+
+def throughput(size: int, root: Path, model: Path, forest: Path) -> list[dict]:
+    from scipy import ndimage
+
+    from tomosnake.io import write_volume
+
+    rng = np.random.default_rng(0)
+    field = ndimage.gaussian_filter(rng.standard_normal((size,) * 3).astype(np.float32), 4)
+    grey = np.digitize(field, [0, 0.05]).astype(np.float32) + rng.normal(0, 0.3, field.shape)
+    vol = root / f"vol{size}.zarr"
+    write_volume(vol, grey.astype(np.float32), {"voxel_size_um": 0.05})
+    del field, grey
+    rows = []
+    for method, mpath in (("otsu", "-"), ("cnn", str(model)), ("rf", str(forest))):
+        res = subprocess.run(
+            [sys.executable, "-c", _CHILD, method, str(vol), mpath, str(root / f"{method}.zarr")],
+            capture_output=True, text=True, check=True,
+        )
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r.update(method=method, size=size, voxels_per_s=size**3 / r["seconds"])
+        rows.append(r)
+        print(f"{method:5s} {size}^3: {r['seconds']:7.1f} s  {r['voxels_per_s']:10.3g} voxels/s  "
+              f"peak RSS {r['max_rss_mb']:6.0f} MB", flush=True)
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--holdout", nargs="+", default=["A", "B", "C"], choices=list(ACQUISITIONS))
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--size", type=int, default=256, help="throughput volume edge (voxels)")
+    p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--json", help="write all rows to this JSON file")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    rows: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if not args.skip_accuracy:
+            rows["accuracy"] = accuracy(args.holdout, args.epochs, root)
+            print("\n| held out | method | NMC | CBD | pore | mean IoU | train s (cpu s) |")
+            print("|---|---|---|---|---|---|---|")
+            for r in rows["accuracy"]:
+                i = r["iou"]
+                print(f"| {r['holdout']} | {r['method']} | {i['nmc']:.3f} | {i['cbd']:.3f} | "
+                      f"{i['pore']:.3f} | {i['mean']:.3f} | {r['train_s']:.0f} "
+                      f"({r['train_cpu_s']:.0f}) |")
+        if not args.skip_throughput:
+            (root / "tp").mkdir()
+            folder = _link_training_folder(root / "tp", "C")
+            model, forest = root / "cnn_tp.pt", root / "rf_tp.pt"
+            train_model([folder], model, phases=PHASES, epochs=1, threads=2)
+            train_model([folder], forest, phases=PHASES, method="rf", threads=2)
+            rows["throughput"] = throughput(args.size, root, model, forest)
+            print("\n| method | volume | seconds | voxels/s | vs otsu | peak RSS MB |")
+            print("|---|---|---|---|---|---|")
+            base = rows["throughput"][0]["voxels_per_s"]
+            for r in rows["throughput"]:
+                print(f"| {r['method']} | {r['size']}^3 | {r['seconds']:.1f} | "
+                      f"{r['voxels_per_s']:.3g} | {r['voxels_per_s'] / base:.3g} | "
+                      f"{r['max_rss_mb']:.0f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"\n(peak RSS of this process: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""Tortuosity factor of one phase from a steady-state diffusion solve (taufactor's definition).
+
+Discretisation (identical to taufactor 1.2's ``Solver``): every voxel of the phase is a
+node; face-neighbouring phase voxels are joined by a unit conductance; voxels of the
+first and last layer along the transport axis are joined with conductance 2 (half a
+voxel) to Dirichlet planes at potentials 0 and 1 on the outer faces of the box; the
+four side faces are no-flux. With F the steady flux through the box,
+``D_rel = F * N_axis / (N_a * N_b)`` (relative effective diffusivity, D_eff / D) and
+
+    tau = eps / D_rel,
+
+where ``eps`` is the phase's whole volume fraction, isolated clusters and dead ends
+included (taufactor's ``VF``). Straight channels give tau = 1 exactly.
+
+Clusters that do not touch both Dirichlet faces carry no flux. taufactor keeps them
+in its SOR sweep, where they simply converge to a flux-free field; here they are left
+out of the linear system (they would make it singular) but, as in taufactor, they stay
+in ``eps``: they add volume without adding transport and so raise tau. The input
+volume is never changed. A phase without a face-to-face path has tau = inf,
+``percolates = False`` (taufactor prints a warning and reports 0 or inf).
+
+Solvers: CPU: conjugate gradients preconditioned by pyamg smoothed-aggregation
+multigrid (scipy sparse, float64). Torch (GPU if available, or CPU): Jacobi-
+preconditioned CG on a torch sparse CSR matrix. The flux is read from the dissipated
+energy ``E(u) = sum g (u_i - u_j)^2``, which CG minimises, so it converges with the
+square of the error; iterations stop when tau changes by less than ``rtol`` (relative)
+between iterations.
+
+Derived numbers: ``D_eff = D * eps / tau``, MacMullin number ``N_M = tau / eps`` and a
+Bruggeman exponent ``alpha`` with ``tau = eps**(1 - alpha)`` fitted over several scans
+(:func:`bruggeman_fit`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import cc3d
+import numpy as np
+import scipy.sparse as sp
+
+from tomosnake.errors import ConfigError, InputError
+
+log = logging.getLogger("tomosnake.morph")
+AXES = {"z": 0, "y": 1, "x": 2}
+
+
+@dataclass
+class TortuosityResult:
+    """Tortuosity factor of one phase along one axis (all numbers dimensionless except D_eff)."""
+
+    axis: str
+    tau: float
+    eps: float
+    eps_percolating: float
+    d_rel: float
+    d_eff: float
+    macmullin: float
+    percolates: bool
+    converged: bool
+    iterations: int
+    seconds: float
+    backend: str
+    flag: str
+
+    def to_dict(self) -> dict:
+        """Plain dict (``tau``/``macmullin`` stay ``inf`` for a non-percolating phase)."""
+        return asdict(self)
+
+
+def percolating_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Voxels of ``mask`` in 6-connected components touching both faces normal to ``axis``."""
+    lab = cc3d.connected_components(mask, connectivity=6)
+    lab = np.moveaxis(lab, axis, 0)
+    lo, hi = np.unique(lab[0]), np.unique(lab[-1])
+    keep = np.intersect1d(lo[lo > 0], hi[hi > 0])
+    lut = np.zeros(int(lab.max()) + 1, dtype=bool)
+    lut[keep] = True
+    return np.moveaxis(lut[lab], 0, axis)
+
+
+def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float, np.ndarray]:
+    """Linear system ``A u = b`` on the voxels of ``perc`` with transport along axis 0.
+
+    Returns ``(A, b, c0, first_layer)``: the symmetric positive definite graph Laplacian
+    (CSR, rows in C order of the voxels), the right-hand side (2 for voxels in the last
+    layer: potential 1 through conductance 2), the constant of the energy
+    ``E(u) = u.A.u - 2 b.u + c0`` and a boolean per node, True in the first layer.
+    """
+    n = int(perc.sum())
+    idx = np.full(perc.shape, -1, dtype=np.int32)
+    idx[perc] = np.arange(n, dtype=np.int32)
+    cols = np.full((n, 7), -1, dtype=np.int32)
+    shifted = np.empty_like(idx)
+    k = 0
+    for axis in range(3):  # -z, -y, -x in columns 0..2, +x, +y, +z in 4..6: sorted per row
+        for sign, col in ((-1, 2 - axis), (1, 4 + axis)):
+            dst = [slice(None)] * 3
+            src = [slice(None)] * 3
+            edge = [slice(None)] * 3
+            if sign < 0:
+                dst[axis], src[axis], edge[axis] = slice(1, None), slice(None, -1), 0
+            else:
+                dst[axis], src[axis], edge[axis] = slice(None, -1), slice(1, None), -1
+            shifted[tuple(dst)] = idx[tuple(src)]
+            shifted[tuple(edge)] = -1
+            cols[:, col] = shifted[perc]
+            k += 1
+    valid = cols >= 0
+    diag = valid.sum(axis=1).astype(np.float64)
+    first = np.zeros(perc.shape, dtype=bool)
+    first[0] = True
+    first = first[perc]
+    last = np.zeros(perc.shape, dtype=bool)
+    last[-1] = True
+    last = last[perc]
+    diag += 2.0 * first + 2.0 * last
+    cols[:, 3] = np.arange(n, dtype=np.int32)
+    valid[:, 3] = True
+    data = np.where(valid, -1.0, 0.0)
+    data[:, 3] = diag
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(valid.sum(axis=1), out=indptr[1:])
+    a = sp.csr_matrix((data[valid], cols[valid], indptr), shape=(n, n))
+    b = 2.0 * last.astype(np.float64)
+    return a, b, 2.0 * float(last.sum()), first
+
+
+def amg_hierarchy(a: sp.csr_matrix, max_coarse: int = 1000, omega: float = 4.0 / 3.0):
+    """Smoothed-aggregation multigrid for a graph Laplacian, built in CSR with pyamg parts.
+
+    pyamg's ``smoothed_aggregation_solver`` does the same but keeps coarse levels in
+    BSR format with 1x1 blocks, which is several times slower for scalar problems.
+    Aggregates: pyamg's standard aggregation on the matrix graph (all couplings of a
+    Laplacian are strong); prolongator ``P = (I - omega D^-1 A) T`` with D the
+    Gershgorin row sums (no eigenvalue estimate); Galerkin coarse operators
+    ``P^T A P``; one forward Gauss-Seidel sweep before and one backward sweep after the
+    coarse correction (a symmetric V-cycle, as CG needs); SuperLU on the coarsest level.
+    """
+    from pyamg.aggregation.aggregate import standard_aggregation
+    from pyamg.multilevel import MultilevelSolver
+    from pyamg.relaxation.smoothing import change_smoothers
+
+    levels = []
+    while True:
+        level = MultilevelSolver.Level()
+        level.A = a
+        levels.append(level)
+        if a.shape[0] <= max_coarse:
+            break
+        agg = standard_aggregation(a)[0].tocsr().astype(np.float64)
+        if agg.shape[1] >= a.shape[0]:
+            break
+        gersh = np.add.reduceat(np.abs(a.data), a.indptr[:-1]) if a.nnz else np.ones(a.shape[0])
+        smoother = sp.diags(omega / gersh) @ a
+        p = (agg - smoother @ agg).tocsr()
+        r = p.T.tocsr()
+        level.P, level.R = p, r
+        a = (r @ a @ p).tocsr()
+    ml = MultilevelSolver(levels, coarse_solver="splu")
+    change_smoothers(
+        ml,
+        presmoother=("gauss_seidel", {"sweep": "forward"}),
+        postsmoother=("gauss_seidel", {"sweep": "backward"}),
+    )
+    return ml
+
+
+def _initial_guess(perc: np.ndarray) -> np.ndarray:
+    """Linear potential from 0 to 1 along axis 0 (taufactor's start field)."""
+    nx = perc.shape[0]
+    ramp = (np.arange(nx, dtype=np.float64) + 0.5) / nx
+    return np.broadcast_to(ramp[:, None, None], perc.shape)[perc]
+
+
+def _pcg_numpy(a, b, c0, x, precond, rtol, maxiter, to_tau):
+    r = b - a @ x
+    z = precond(r)
+    p = z.copy()
+    rz = float(r @ z)
+    tau_old = math.nan
+    tau = to_tau(float(-(b @ x) - (x @ r) + c0))
+    for it in range(1, maxiter + 1):
+        ap = a @ p
+        pap = float(p @ ap)
+        if pap <= 0.0:  # the start field is already the solution (e.g. straight channels)
+            return x, tau, it - 1, True
+        alpha = rz / pap
+        x += alpha * p
+        r -= alpha * ap
+        tau_old, tau = tau, to_tau(float(-(b @ x) - (x @ r) + c0))
+        if abs(tau - tau_old) <= rtol * tau:
+            return x, tau, it, True
+        z = precond(r)
+        rz_new = float(r @ z)
+        p *= rz_new / rz
+        p += z
+        rz = rz_new
+    return x, tau, maxiter, False
+
+
+def _pcg_torch(a, b, c0, x, rtol, maxiter, to_tau, device):
+    import torch
+
+    dev = torch.device(device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        at = torch.sparse_csr_tensor(
+            torch.from_numpy(a.indptr),
+            torch.from_numpy(a.indices.astype(np.int64)),
+            torch.from_numpy(a.data),
+            size=a.shape,
+            dtype=torch.float64,
+            device=dev,
+        )
+    bt = torch.from_numpy(b).to(dev)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+    inv_diag = 1.0 / torch.from_numpy(a.diagonal()).to(dev)
+    r = bt - at @ xt
+    z = inv_diag * r
+    p = z.clone()
+    rz = torch.dot(r, z)
+    tau = to_tau(float(-(bt @ xt) - (xt @ r) + c0))
+    for it in range(1, maxiter + 1):
+        ap = at @ p
+        pap = torch.dot(p, ap)
+        if float(pap) <= 0.0:
+            return xt.cpu().numpy(), tau, it - 1, True
+        alpha = rz / pap
+        xt += alpha * p
+        r -= alpha * ap
+        if it % 10 == 0:  # host sync only every 10 iterations
+            tau_old, tau = tau, to_tau(float(-(bt @ xt) - (xt @ r) + c0))
+            if abs(tau - tau_old) <= rtol * tau:
+                return xt.cpu().numpy(), tau, it, True
+        z = inv_diag * r
+        rz_new = torch.dot(r, z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return xt.cpu().numpy(), to_tau(float(-(bt @ xt) - (xt @ r) + c0)), maxiter, False
+
+
+def tortuosity(
+    mask: np.ndarray,
+    axis: str = "z",
+    *,
+    diffusivity: float = 1.0,
+    backend: str = "cpu",
+    device: str | None = None,
+    rtol: float = 1e-5,
+    maxiter: int = 500,
+) -> TortuosityResult:
+    """Tortuosity factor of the phase ``mask`` (boolean (z, y, x)) along ``axis``.
+
+    ``backend``: ``"cpu"`` (pyamg-preconditioned CG, scipy) or ``"torch"`` (Jacobi-PCG on
+    ``device``, default CUDA when available, else CPU). ``rtol``: stop when tau changes by
+    less than this relative amount in one iteration (10 iterations for torch).
+    ``diffusivity`` D (any unit) scales ``d_eff``. A non-percolating phase returns
+    ``tau = inf``, ``percolates = False``, ``flag = "non-percolating"``.
+    """
+    if axis not in AXES:
+        raise ConfigError(f"tortuosity axis {axis!r}: expected one of z, y, x")
+    if backend not in ("cpu", "torch"):
+        raise ConfigError(f"tortuosity backend {backend!r}: expected 'cpu' or 'torch'")
+    mask = np.asarray(mask)
+    if mask.ndim != 3 or mask.dtype != bool:
+        raise InputError(f"tortuosity: expected a boolean 3-D phase mask, got {mask.dtype} {mask.shape}")
+    t0 = time.perf_counter()
+    oriented = np.ascontiguousarray(np.moveaxis(mask, AXES[axis], 0))
+    eps = float(oriented.mean())
+    perc = percolating_mask(oriented, 0)
+    eps_perc = float(perc.mean())
+    name = backend if backend == "cpu" else f"torch:{device or _torch_device()}"
+    if not perc.any():
+        return TortuosityResult(
+            axis, math.inf, eps, 0.0, 0.0, 0.0, math.inf, False, True, 0,
+            time.perf_counter() - t0, name, "non-percolating",
+        )
+    nx, ny, nz = oriented.shape
+    a, b, c0, _ = conductance_system(perc)
+    x0 = _initial_guess(perc)
+
+    def to_tau(energy: float) -> float:
+        return eps / (energy * nx / (ny * nz))
+
+    if backend == "cpu":
+        ml = amg_hierarchy(a)
+        precond = ml.aspreconditioner(cycle="V")
+        _, tau, iters, ok = _pcg_numpy(a, b, c0, x0.copy(), precond, rtol, maxiter, to_tau)
+    else:
+        _, tau, iters, ok = _pcg_torch(
+            a, b, c0, x0, rtol, maxiter * 40, to_tau, device or _torch_device()
+        )
+    d_rel = eps / tau
+    seconds = time.perf_counter() - t0
+    log.debug("tau along %s = %.5f after %d iterations, %.1f s", axis, tau, iters, seconds)
+    return TortuosityResult(
+        axis, tau, eps, eps_perc, d_rel, diffusivity * d_rel, tau / eps, True, ok, iters,
+        seconds, name, "" if ok else "not-converged",
+    )
+
+
+def _torch_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def bruggeman_fit(pairs: Iterable[tuple[float, float]]) -> dict[str, float]:
+    """Bruggeman exponent from (eps, tau) pairs of several scans or sub-volumes.
+
+    Fits ``tau = eps**(1 - alpha)`` (i.e. ``D_eff / D = eps**alpha``) by least squares
+    in log space, through the origin. Non-percolating pairs (tau = inf) are skipped.
+    Returns ``{"alpha", "rms_log_residual", "n"}``; alpha = 1.5 is Bruggeman's spheres.
+    """
+    data = [(float(e), float(t)) for e, t in pairs if 0 < e < 1 and math.isfinite(t) and t > 0]
+    if len(data) < 1:
+        raise InputError("bruggeman_fit: need at least one (eps, tau) pair with 0 < eps < 1 and finite tau")
+    le = np.log([e for e, _ in data])
+    lt = np.log([t for _, t in data])
+    slope = float(le @ lt / (le @ le))
+    resid = lt - slope * le
+    return {"alpha": 1.0 - slope, "rms_log_residual": float(np.sqrt(np.mean(resid**2))), "n": len(data)}

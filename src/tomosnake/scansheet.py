@@ -1,0 +1,85 @@
+"""The scan sheet: one row per scan, validated, with per-scan stage settings.
+
+The sheet is a TSV with columns ``scan_id``, ``path``, optional ``format`` and
+``voxel_size_um``, and override columns ``SECTION.KEY`` (e.g. ``recon.filter``)
+that replace ``config[SECTION][KEY]`` for that scan. Cells are read as YAML
+scalars (``128`` is an int, ``auto`` a string, empty keeps the config value).
+Rows and merged settings are validated against ``workflow/schemas``; errors name
+the sheet, line, scan and key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from jsonschema import Draft202012Validator
+
+from tomosnake.errors import ConfigError
+
+STAGES = ("preprocess", "recon", "segment", "morph")
+
+
+def _cell(value: str) -> Any:
+    try:
+        return yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        return value
+
+
+def _first_error(validator: Draft202012Validator, instance: Any) -> str | None:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    err = errors[0]
+    where = ".".join(str(p) for p in err.path)
+    return f"{where}: {err.message}" if where else err.message
+
+
+def read_scan_sheet(path: str | os.PathLike[str], schema_path: str | os.PathLike[str]) -> dict:
+    """Rows of the scan sheet by scan id, validated against the scan-sheet schema."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: scan sheet not found")
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    sheet.columns = [c.strip() for c in sheet.columns]
+    for col in ("scan_id", "path"):
+        if col not in sheet.columns:
+            raise ConfigError(f"{path}: scan sheet has no '{col}' column")
+    dup = sorted(set(sheet["scan_id"][sheet["scan_id"].duplicated()]))
+    if dup:
+        raise ConfigError(f"{path}: duplicated scan_id {dup}")
+    validator = Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+    rows: dict[str, dict[str, Any]] = {}
+    for line, rec in enumerate(sheet.to_dict("records"), start=2):
+        row = {k: v for k, v in ((k, _cell(v)) for k, v in rec.items()) if v is not None}
+        row["scan_id"], row["path"] = rec["scan_id"].strip(), rec["path"].strip()
+        problem = _first_error(validator, row)
+        if problem:
+            raise ConfigError(f"{path}, line {line} (scan {rec['scan_id']!r}): {problem}")
+        rows[row["scan_id"]] = row
+    if not rows:
+        raise ConfigError(f"{path}: scan sheet lists no scans")
+    return rows
+
+
+def scan_settings(
+    config: Mapping[str, Any], row: Mapping[str, Any], config_schema_path: str | os.PathLike[str]
+) -> dict[str, dict[str, Any]]:
+    """Per-stage settings of one scan: config sections with the row's overrides, validated."""
+    schema = yaml.safe_load(Path(config_schema_path).read_text())
+    settings = {}
+    for stage in STAGES:
+        merged = dict(config.get(stage, {}))
+        for key, value in row.items():
+            if key.startswith(stage + "."):
+                merged[key.split(".", 1)[1]] = value
+        problem = _first_error(Draft202012Validator(schema["properties"][stage]), merged)
+        if problem:
+            raise ConfigError(f"scan {row['scan_id']!r}: {stage}.{problem}")
+        settings[stage] = merged
+    return settings

@@ -1,0 +1,83 @@
+"""Bad training data and bad model files are reported as InputError naming the file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from tomosnake.errors import InputError
+from tomosnake.segment import load_model, segment_volume, train_from_volume, train_model
+
+
+def _folder(path, labels_fn=lambda lab: lab, n=2, shape=(48, 48)):
+    rng = np.random.default_rng(1)
+    path.mkdir()
+    for i in range(n):
+        lab = (rng.random(shape) * 3).astype(np.uint8)
+        grey = lab.astype(np.float32) + rng.normal(0, 0.1, shape).astype(np.float32)
+        tifffile.imwrite(path / f"{i}.tif", grey)
+        tifffile.imwrite(path / f"{i}_label.tif", labels_fn(lab))
+    return path
+
+
+def test_labels_with_unexpected_values(tmp_path):
+    d = _folder(tmp_path / "d", labels_fn=lambda lab: np.where(lab == 2, 7, lab).astype(np.uint8))
+    with pytest.raises(InputError, match=r"1_label.tif: unexpected label values \[7\]; "
+                       r"expected only \[0, 1, 2\]"):
+        train_model([d], tmp_path / "m.pt", phases={"a": 0, "b": 1, "c": 2}, epochs=1)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_missing_phase_and_float_labels(tmp_path):
+    d = _folder(tmp_path / "d", labels_fn=lambda lab: np.minimum(lab, 1).astype(np.uint8))
+    with pytest.raises(InputError, match=r"no voxel of phase\(s\) \['c'\]"):
+        train_model([d], tmp_path / "m.pt", phases={"a": 0, "b": 1, "c": 2}, epochs=1)
+    grey = np.zeros((2, 8, 8), np.float32)
+    grey[:, :4] = 1
+    with pytest.raises(InputError, match="labels must be integers"):
+        train_from_volume(grey, np.full((2, 8, 8), 0.5, np.float32), tmp_path / "m.pt")
+
+
+def test_label_shape_mismatch_and_empty_folder(tmp_path):
+    with pytest.raises(InputError, match=r"labels shape \(2, 8, 9\) does not match volume"):
+        train_from_volume(np.ones((2, 8, 8)), np.zeros((2, 8, 9), np.uint8), tmp_path / "m.pt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no 'N.tif' grey slices"):
+        train_model([tmp_path / "empty"], tmp_path / "m.pt")
+    with pytest.raises(InputError, match="all equal 255"):
+        grey = np.random.default_rng(0).random((2, 8, 8))
+        train_from_volume(grey, np.full((2, 8, 8), 255, np.uint8), tmp_path / "m.pt")
+
+
+def test_corrupt_and_foreign_model_files(tmp_path):
+    d = _folder(tmp_path / "d")
+    train_model([d], tmp_path / "m.pt", epochs=1, patch=32, threads=1)
+    good = (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(InputError, match="cut.pt: not a readable tomosnake model file"):
+        load_model(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="other.pt: not a tomosnake segmentation model"):
+        load_model(tmp_path / "other.pt")
+    d = torch.load(tmp_path / "m.pt", weights_only=True)
+    d["state_dict"].pop(next(iter(d["state_dict"])))
+    torch.save(d, tmp_path / "broken.pt")
+    with pytest.raises(InputError, match="broken.pt: damaged or incompatible model file"):
+        load_model(tmp_path / "broken.pt")
+    with pytest.raises(InputError, match="missing.pt: model file does not exist"):
+        segment_volume(tmp_path / "x.tif", tmp_path / "y.tif", "cnn", tmp_path / "missing.pt")
+
+
+def test_nan_volume_is_refused(tmp_path):
+    d = _folder(tmp_path / "d")
+    train_model([d], tmp_path / "m.pt", epochs=1, patch=32, threads=1)
+    vol = np.ones((3, 40, 40), np.float32)
+    vol[1, 5, 5] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", vol)
+    with pytest.raises(InputError, match="NaN"):
+        segment_volume(tmp_path / "nan.tif", tmp_path / "out.tif", "cnn", tmp_path / "m.pt")
+    with pytest.raises(InputError, match="NaN"):
+        segment_volume(tmp_path / "nan.tif", tmp_path / "out.tif", "otsu")
+    assert not (tmp_path / "out.tif").exists()

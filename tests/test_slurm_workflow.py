@@ -1,0 +1,323 @@
+"""The demo workflow on a real (single-node) SLURM cluster through profiles/slurm and slurm-gpu.
+
+tests/slurm_cluster.sh starts the cluster (partitions ``cpu`` and ``gpu``; the node advertises
+one GPU generic resource of type ``demo``). What ran where, with what, is read back from SLURM
+itself: ``scontrol show job`` (MinJobAge=600 keeps finished jobs there; it names the rule in the
+job comment the executor sets) and the job-completion log written by ``jobcomp/filetxt``.
+
+One tiny simulated scan; three runs go side by side to keep the file to a few minutes:
+  local      profiles/local, the reference results
+  cpu        profiles/slurm, the whole workflow
+  gpu        profiles/slurm-gpu up to the labels: first with a reconstruction job cancelled by
+             scancel while it runs (Snakemake must not take anything of it as done), then rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yte
+
+from tomosnake.io import open_volume
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "tests" / "slurm_cluster.sh"
+STATE = Path(os.environ.get("TOMOSNAKE_SLURM_STATE", "/tmp/tomosnake-slurm"))
+SCAN = "tiny"
+MAX_MEM_MB = 6000  # node cap handed to the profiles: some requests hit it, some stay below
+GPU_MODEL = "demo"  # the gres type slurm_cluster.sh gives the node's GPU
+GPU_RULES = {"recon_slab", "segment_chunk", "train_segmenter"}
+LABELS = f"results/{SCAN}/labels.zarr"
+RUN_LIMIT_S = 600
+
+CONFIG = f"""\
+scans: config/scans.tsv
+simulate:
+  {SCAN}: {{shape: [16, 48, 48], angles: 91, range: 180, center_offset: 2.2, seed: 3}}
+recon:
+  slabs: 2
+segment:
+  method: otsu
+  chunks: 2
+"""
+SCAN_SHEET = f"scan_id\tpath\tformat\trecon.crop\n{SCAN}\tresources/sim/{SCAN}.h5\tdxchange\t48\n"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Path:
+    """The local cluster, started for this session (and stopped again if we started it)."""
+    was_up = subprocess.run([CLUSTER, "status"], capture_output=True).returncode == 0
+    subprocess.run([CLUSTER, "start"], check=True, timeout=300)
+    yield STATE
+    if not was_up:
+        subprocess.run([CLUSTER, "stop"], check=False, timeout=120)
+
+
+def cluster_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "TOMOSNAKE_SLURM_", "SNAKEMAKE_"))}
+    env.update(
+        TOMOSNAKE_SLURM_MAX_CPUS=str(os.cpu_count() or 1),
+        TOMOSNAKE_SLURM_MAX_MEM_MB=str(MAX_MEM_MB),
+        TOMOSNAKE_SLURM_GPU_MODEL=GPU_MODEL,
+    )
+    return env
+
+
+def profile(name: str) -> dict:
+    """A profile as Snakemake reads it under cluster_env()."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(cluster_env())
+        with open(REPO / "profiles" / name / "config.yaml") as fh:
+            return yte.process_yaml(fh, require_use_yte=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def workdir(path: Path) -> Path:
+    (path / "config").mkdir(parents=True)
+    (path / "config" / "config.yaml").write_text(CONFIG)
+    (path / "config" / "scans.tsv").write_text(SCAN_SHEET)
+    return path
+
+
+def snakemake(work: Path, prof: str, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+           "--profile", str(REPO / "profiles" / prof), *args]
+    if prof != "local":
+        # poll SLURM every few seconds instead of the profile's 20 s: the jobs here are tiny
+        cmd += ["--slurm-init-seconds-before-status-checks", "5"]
+    log = work / f"snakemake.{time.monotonic_ns()}.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=work, env=cluster_env(), stdout=fh,
+                                stderr=subprocess.STDOUT, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float = RUN_LIMIT_S) -> tuple[int, str]:
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    return rc, proc.log.read_text()
+
+
+def run_id(log: str) -> str:
+    m = re.search(r"SLURM run ID: (\S+)", log)
+    assert m, log[-3000:]
+    return m.group(1)
+
+
+def keyvals(text: str) -> dict[str, str]:
+    return dict(re.findall(r"(\S+?)=(\S*)", text))
+
+
+def scontrol_jobs(name: str) -> list[dict[str, str]]:
+    """SLURM's record of every job named ``name`` (the executor names jobs by run ID)."""
+    out = subprocess.run(["scontrol", "show", "job", "-d", "-o"], capture_output=True,
+                         text=True, check=True).stdout
+    jobs = [keyvals(line) for line in out.splitlines() if "JobId=" in line]
+    return [j for j in jobs if j.get("JobName") == name]
+
+
+def jobcomp() -> dict[str, dict[str, str]]:
+    """The job-completion log (jobcomp/filetxt), by job id."""
+    lines = (STATE / "jobcomp.log").read_text().splitlines()
+    return {r["JobId"]: r for r in map(keyvals, lines) if "JobId" in r}
+
+
+def tres(job: dict[str, str]) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in job["TRES"].split(","))
+
+
+def rule_of(comment: str, groups: dict[str, str]) -> str:
+    """The rule a job ran, from the executor's comment rule_<rule>[_wildcards_...] or
+    rule_<group>_<rule> for a group job."""
+    name = comment.removeprefix("rule_")
+    for rule, group in groups.items():
+        if name.startswith(f"{group}_"):
+            return rule
+    return name.split("_wildcards_")[0]
+
+
+@dataclass
+class Runs:
+    local: Path
+    cpu: Path
+    gpu: Path
+    logs: dict[str, str] = field(default_factory=dict)
+    rcs: dict[str, int] = field(default_factory=dict)
+    cancelled: str = ""
+    after_cancel: dict = field(default_factory=dict)
+
+
+def cancel_running_recon(proc: subprocess.Popen, deadline: float) -> str:
+    """scancel the first reconstruction job as soon as it has been running for 2 s."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        m = re.search(r"SLURM run ID: (\S+)", proc.log.read_text())
+        if m:
+            out = subprocess.run(["squeue", "-h", "--name", m.group(1), "-o", "%i|%T|%k|%M"],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                jobid, state, comment, _ = line.split("|")
+                if state == "RUNNING" and comment.startswith("rule_recon_chunks"):
+                    time.sleep(2)
+                    subprocess.run(["scancel", jobid], check=True)
+                    return jobid
+        time.sleep(0.5)
+    raise AssertionError("no reconstruction job was seen running")
+
+
+@pytest.fixture(scope="module")
+def runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    base = tmp_path_factory.mktemp("slurm_runs")
+    r = Runs(*(workdir(base / n) for n in ("local", "cpu", "gpu")))
+    deadline = time.monotonic() + RUN_LIMIT_S
+    local = snakemake(r.local, "local")
+    cpu = snakemake(r.cpu, "slurm")
+    # GPU profile, first without retries so that a cancelled job fails the run
+    gpu = snakemake(r.gpu, "slurm-gpu", "--retries", "0", LABELS)
+    r.cancelled = cancel_running_recon(gpu, deadline)
+    r.rcs["gpu_cancelled"], r.logs["gpu_cancelled"] = finish(gpu)
+    slabs = sorted((r.gpu / "results" / SCAN / "recon.slabs").glob("*.zarr"))
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n",
+         "--rerun-incomplete", LABELS], cwd=r.gpu, capture_output=True, text=True,
+        env=cluster_env(),
+    )
+    r.after_cancel = {"slabs": slabs, "dry_run": dry.stdout + dry.stderr,
+                      "recon_exists": (r.gpu / "results" / SCAN / "recon.zarr").exists()}
+    r.rcs["gpu"], r.logs["gpu"] = finish(snakemake(r.gpu, "slurm-gpu", LABELS))
+    r.rcs["local"], r.logs["local"] = finish(local)
+    r.rcs["cpu"], r.logs["cpu"] = finish(cpu)
+    return r
+
+
+def check_records(log: str, prof: str) -> dict[str, list[dict[str, str]]]:
+    """Every SLURM job of a run: completed, on the intended partition, with the intended CPUs,
+    memory, time and GPU. Returns SLURM's records by rule."""
+    cfg = profile(prof)
+    jobs = scontrol_jobs(run_id(log))
+    assert jobs, "SLURM has no record of the run's jobs"
+    completions = jobcomp()
+    by_rule: dict[str, list[dict[str, str]]] = {}
+    for job in jobs:
+        rule = rule_of(job["Comment"], cfg["groups"])
+        by_rule.setdefault(rule, []).append(job)
+        res = {**cfg["default-resources"], **cfg["set-resources"][rule]}
+        done = completions[job["JobId"]]
+        assert job["JobState"] == done["JobState"] == "COMPLETED", (rule, job["JobId"])
+        partition = eval(res["slurm_partition"])  # noqa: S307  ("'gpu'" -> gpu)
+        assert job["Partition"] == done["Partition"] == partition, rule
+        used = tres(job)
+        assert used["cpu"] == str(res.get("cpus_per_task", 1)), rule
+        assert used["mem"] == f"{eval(str(res['mem_mb']), {'attempt': 1})}M", rule  # noqa: S307
+        assert done["Tres"].startswith(f"cpu={used['cpu']},mem={used['mem']}"), rule
+        if "gpu" in res:
+            assert job.get("TresPerJob") == f"gres:gpu:{GPU_MODEL}:1", rule
+            assert job.get("JOB_GRES") == f"gpu:{GPU_MODEL}:1", rule
+        else:
+            assert "TresPerJob" not in job and job.get("JOB_GRES") in (None, "(null)"), rule
+        runtime = eval(str(res["runtime"]), {"attempt": 1})  # noqa: S307
+        members = 2 if rule in cfg["groups"] else 1  # 2 slabs, one after the other (1 node)
+        assert int(done["TimeLimit"]) == runtime * members, rule
+    return by_rule
+
+
+def assert_same_volume(a: Path, b: Path) -> None:
+    va, vb = np.asarray(open_volume(a)[...]), np.asarray(open_volume(b)[...])
+    assert va.shape == vb.shape and va.dtype == vb.dtype
+    np.testing.assert_allclose(va, vb, rtol=0, atol=1e-6 * float(np.abs(va).max() or 1))
+
+
+def assert_same_numbers(a, b, where: str = "") -> None:
+    """Nested JSON equal, numbers to 1e-9 relative."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and a.keys() == b.keys(), where
+        for key in b:
+            assert_same_numbers(a[key], b[key], f"{where}/{key}")
+    elif isinstance(b, list):
+        assert isinstance(a, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_numbers(x, y, f"{where}[{i}]")
+    elif isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12, nan_ok=True), where
+    else:
+        assert a == b, where
+
+
+def test_runs_succeed(runs: Runs) -> None:
+    for name in ("local", "cpu", "gpu"):
+        assert runs.rcs[name] == 0, f"{name} run failed:\n{runs.logs[name][-4000:]}"
+
+
+def test_cpu_profile_jobs_as_slurm_recorded_them(runs: Runs) -> None:
+    by_rule = check_records(runs.logs["cpu"], "slurm")
+    assert {"simulate_dxchange", "ingest", "preprocess", "recon_slab", "recon_merge",
+            "segment_chunk", "segment_merge", "morphology", "report"} <= set(by_rule)
+    # 2 slabs -> one grouped SLURM job per chunk rule
+    assert len(by_rule["recon_slab"]) == len(by_rule["segment_chunk"]) == 1
+    assert {j["Partition"] for js in by_rule.values() for j in js} == {"cpu"}
+
+
+def test_gpu_profile_puts_reconstruction_and_segmentation_on_gpus(runs: Runs) -> None:
+    by_rule = check_records(runs.logs["gpu"], "slurm-gpu")
+    for rule in ("recon_slab", "segment_chunk"):
+        assert [j["Partition"] for j in by_rule[rule]] == ["gpu"], rule
+    assert {j["Partition"] for r, js in by_rule.items() if r not in GPU_RULES for j in js} \
+        == {"cpu"}
+
+
+def test_cancelled_job_leaves_nothing_complete_and_rerun_finishes(runs: Runs) -> None:
+    assert runs.rcs["gpu_cancelled"] != 0
+    record = jobcomp()[runs.cancelled]
+    assert record["JobState"] == "CANCELLED" and record["Partition"] == "gpu"
+    assert not runs.after_cancel["recon_exists"]
+    # Snakemake removed the cancelled job's outputs: nothing left that it could take as done
+    assert runs.after_cancel["slabs"] == []
+    dry = runs.after_cancel["dry_run"]
+    assert re.search(r"recon_slab\s+2\b", dry), dry[-3000:]
+    # ... and the rerun (same command, default retries) finished: results below equal local's
+    assert runs.rcs["gpu"] == 0
+
+
+@pytest.mark.parametrize("run", ["cpu", "gpu"])
+def test_results_equal_local_run(runs: Runs, run: str) -> None:
+    work = getattr(runs, run)
+    for store in ("prep.zarr", "recon.zarr", "labels.zarr"):
+        assert_same_volume(runs.local / "results" / SCAN / store, work / "results" / SCAN / store)
+    if run == "cpu":
+        local = json.loads((runs.local / "results" / SCAN / "morphology.json").read_text())
+        remote = json.loads((work / "results" / SCAN / "morphology.json").read_text())
+        assert_same_numbers(remote, local)
+        pd.testing.assert_frame_equal(pd.read_csv(runs.local / "results" / "summary.csv"),
+                                      pd.read_csv(work / "results" / "summary.csv"))
+        assert (work / "results" / "report.html").stat().st_size > 0
+
+
+def test_cluster_script_is_idempotent(slurm_cluster: Path) -> None:
+    t0 = time.monotonic()
+    subprocess.run([CLUSTER, "start"], check=True, timeout=60)
+    assert time.monotonic() - t0 < 5
+    status = subprocess.run([CLUSTER, "status"], capture_output=True, text=True, check=True)
+    partitions = {line.split()[0] for line in status.stdout.splitlines()[4:-1]}
+    assert partitions == {"cpu*", "gpu"}
+    assert shutil.which("sbatch")

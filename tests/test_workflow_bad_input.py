@@ -1,0 +1,125 @@
+"""Bad configs and scan sheets stop the workflow before any job, naming the key or scan.
+
+Most cases call the validation the workflow runs (snakemake.utils.validate on the
+config schema, tomosnake.scansheet on the sheet) directly; a few run Snakemake's
+dry-run to show the message reaches the user with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from tomosnake.errors import ConfigError
+from tomosnake.scansheet import read_scan_sheet, scan_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = REPO / "workflow" / "schemas"
+GOOD_SHEET = "scan_id\tpath\tformat\nscanA\tresources/sim/a.h5\tdxchange\n"
+GOOD_CONFIG = {"scans": "config/scans.tsv", "simulate": {"a": {"shape": [8, 32, 32]}}}
+
+
+def validated(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMAS / "config.schema.yaml"))
+    return config
+
+
+def settings_of(tmp_path: Path, sheet: str, config: dict | None = None) -> dict:
+    path = tmp_path / "scans.tsv"
+    path.write_text(sheet)
+    rows = read_scan_sheet(path, SCHEMAS / "scans.schema.yaml")
+    cfg = validated(config or GOOD_CONFIG)
+    return {s: scan_settings(cfg, row, SCHEMAS / "config.schema.yaml") for s, row in rows.items()}
+
+
+def test_defaults_come_from_the_schema(tmp_path):
+    settings = settings_of(tmp_path, GOOD_SHEET)["scanA"]
+    assert settings["recon"] == {"algorithm": "gridrec", "filter": "shepp", "slabs": 2,
+                                 "crop": None, "device": "auto", "tomopy_exact": False}
+    assert settings["preprocess"]["center"] == "auto"
+
+
+def test_scan_sheet_overrides_one_scan(tmp_path):
+    sheet = "scan_id\tpath\trecon.crop\tpreprocess.center\na\tx.h5\t96\t\nb\tx.h5\t\t81.5\n"
+    s = settings_of(tmp_path, sheet)
+    assert s["a"]["recon"]["crop"] == 96 and s["b"]["recon"]["crop"] is None
+    assert s["a"]["preprocess"]["center"] == "auto" and s["b"]["preprocess"]["center"] == 81.5
+
+
+@pytest.mark.parametrize(
+    "section,expect",
+    [
+        ({"recon": {"filter": "sheppp"}}, "sheppp"),
+        ({"recon": {"slabs": "two"}}, "two"),
+        ({"recon": {"slabs": 0}}, "0"),
+        ({"recon": {"speed": 11}}, "speed"),
+        ({"preprocess": {"rings": "magic"}}, "magic"),
+        ({"preprocess": {"paganin": {"energy_kev": 20}}}, "distance_m"),
+        ({"segment": {"method": "deep"}}, "deep"),
+        ({"morph": {"metrics": ["porosity"]}}, "porosity"),
+        ({"simulate": {"a": {"range": 90}}}, "90"),
+        ({"scans": 3}, "3"),
+    ],
+)
+def test_bad_config_value_is_named(section, expect):
+    with pytest.raises(Exception, match=expect):
+        validated({**GOOD_CONFIG, **section})
+
+
+@pytest.mark.parametrize(
+    "sheet,expect",
+    [
+        (GOOD_SHEET + "scanA\tresources/sim/a.h5\tdxchange\n", "duplicated scan_id"),
+        ("scan_id\tpath\n../evil\tresources/sim/a.h5\n", "../evil"),
+        ("scan_id\tpath\n..\tresources/sim/a.h5\n", "'..'"),
+        ("scan_id\tpath\n/abs\tresources/sim/a.h5\n", "/abs"),
+        ("scan_id\tpath\nsp ace\tresources/sim/a.h5\n", "sp ace"),
+        ("scan_id\tpath\n.hidden\tresources/sim/a.h5\n", ".hidden"),
+        ("scan_id\tpath\nx{y}\tresources/sim/a.h5\n", "x{y}"),
+        ("scan_id\tpath\trecon.crop\nscanA\tresources/sim/a.h5\t-5\n", "crop"),
+        ("scan_id\tpath\trecon.filter\nscanA\tresources/sim/a.h5\tbogus\n", "bogus"),
+        ("scan_id\tpath\tcolour\nscanA\tresources/sim/a.h5\tred\n", "colour"),
+        ("scan_id\tpath\tvoxel_size_um\nscanA\ta.h5\tbig\n", "big"),
+        ("scan_id\tformat\nscanA\tdxchange\n", "'path'"),
+        ("path\nresources/sim/a.h5\n", "'scan_id'"),
+        ("scan_id\tpath\n", "no scans"),
+    ],
+)
+def test_bad_scan_sheet_is_named(tmp_path, sheet, expect):
+    with pytest.raises(ConfigError, match=r".*" + __import__("re").escape(expect)):
+        settings_of(tmp_path, sheet)
+
+
+def dry_run(tmp_path: Path, config: dict, sheet: str, *targets: str):
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config" / "scans.tsv").write_text(sheet)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config" / "config.yaml"),
+         *targets],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "config,sheet,targets,expect",
+    [
+        ({**GOOD_CONFIG, "recon": {"filter": "sheppp"}}, GOOD_SHEET, (), "sheppp"),
+        (GOOD_CONFIG, "scan_id\tpath\n../evil\tx.h5\n", (), "../evil"),
+        (GOOD_CONFIG, "scan_id\tpath\nscanA\t/no/such/scan.h5\n", (), "/no/such/scan.h5"),
+        (GOOD_CONFIG, GOOD_SHEET, ("results/nosuch/recon.zarr",), "results/nosuch/recon.zarr"),
+    ],
+    ids=["config", "sheet", "missing-raw", "unknown-scan"],
+)
+def test_snakemake_stops_with_the_message(tmp_path, config, sheet, targets, expect):
+    proc = dry_run(tmp_path, config, sheet, *targets)
+    assert proc.returncode != 0
+    assert expect in proc.stderr + proc.stdout
