@@ -34,7 +34,8 @@ def main() -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="tomosnake-load-"))
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", work / "Snakefile")
-    shutil.copytree(REPO / "workflow", work / "workflow", dirs_exist_ok=True)
+    for folder in ("workflow", "envs"):
+        shutil.copytree(REPO / folder, work / folder, dirs_exist_ok=True)
     (work / "config").mkdir(exist_ok=True)
     names = [f"s{i:03d}" for i in range(args.scans)]
     config = {

@@ -38,7 +38,7 @@ def load_case(case: str) -> np.ndarray:
 
     rng = np.random.default_rng(0)
     field = ndi.gaussian_filter(rng.standard_normal((n, n, n), dtype=np.float32), 4.0)
-    return field < np.quantile(field[:: 4, :: 4, :: 4], 0.4)
+    return field < np.quantile(field[::4, ::4, ::4], 0.4)
 
 
 def one(tool: str, case: str, axis: str) -> dict:
@@ -66,7 +66,9 @@ def one(tool: str, case: str, axis: str) -> dict:
 def run_child(tool: str, case: str, axis: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--one", tool, case, axis],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -74,7 +76,7 @@ def run_child(tool: str, case: str, axis: str) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--axes", default="z")
-    p.add_argument("--synthetic", type=int, default=400, help="edge of the synthetic cube (0: skip)")
+    p.add_argument("--synthetic", type=int, default=400, help="synthetic cube edge (0: skip)")
     p.add_argument("--skip-taufactor", action="store_true")
     p.add_argument("--one", nargs=3, metavar=("TOOL", "CASE", "AXIS"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -84,15 +86,20 @@ def main() -> int:
     cases = [("electrode", a) for a in args.axes.split(",")]
     if args.synthetic:
         cases.append((f"synthetic{args.synthetic}", "z"))
-    print("| case | axis | ours s | taufactor s | time ratio | ours tau | taufactor tau | tau diff "
-          "| ours MiB | taufactor MiB | iters ours / tf |")
+    print(
+        "| case | axis | ours s | taufactor s | time ratio | ours tau | taufactor tau | tau diff "
+        "| ours MiB | taufactor MiB | iters ours / tf |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for case, axis in cases:
         ours = run_child("ours", case, axis)
         ref = None if args.skip_taufactor else run_child("taufactor", case, axis)
         if ref is None:
-            print(f"| {case} | {axis} | {ours['seconds']:.1f} | - | - | {ours['tau']:.4f} | - | - "
-                  f"| {ours['rss_mib']:.0f} | - | {ours['iterations']} / - |", flush=True)
+            print(
+                f"| {case} | {axis} | {ours['seconds']:.1f} | - | - | {ours['tau']:.4f} | - | - "
+                f"| {ours['rss_mib']:.0f} | - | {ours['iterations']} / - |",
+                flush=True,
+            )
             continue
         print(
             f"| {case} | {axis} | {ours['seconds']:.1f} | {ref['seconds']:.1f} | "

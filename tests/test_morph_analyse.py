@@ -41,7 +41,9 @@ def test_record_numbers_and_schema(record, crop, tmp_path):
 
     vf = record["fractions"]["fractions"]
     assert vf["pore"] == pytest.approx(porespy.metrics.porosity(crop == 0), abs=1e-12)
-    assert sum(vf.values()) == pytest.approx(1.0) and record["fractions"]["unassigned_fraction"] == 0
+    assert (
+        sum(vf.values()) == pytest.approx(1.0) and record["fractions"]["unassigned_fraction"] == 0
+    )
     assert record["volume_um3"] == pytest.approx(48**3 * 0.05**3)
     surf = record["surface"]
     assert surf["contact_area_nmc_cbd_um2"] == surf["interface_area_um2"]["cbd|nmc"] > 0
@@ -72,17 +74,30 @@ def test_non_percolating_phase_in_json_and_row(tmp_path):
 
 def test_summary_row_columns(record):
     row = summary_row(record)
-    for key in ("vf_pore", "ssa_nmc_um-1", "sia_cbd_nmc_um-1", "contact_nmc_cbd_um2",
-                "perc_pore_z", "tau_pore_z", "tau_cbd_x", "nm_pore_x", "lt_d50_pore_um",
-                "psd_d50_nmc_um", "n_particles_nmc"):
+    for key in (
+        "vf_pore",
+        "ssa_nmc_um-1",
+        "sia_cbd_nmc_um-1",
+        "contact_nmc_cbd_um2",
+        "perc_pore_z",
+        "tau_pore_z",
+        "tau_cbd_x",
+        "nm_pore_x",
+        "lt_d50_pore_um",
+        "psd_d50_nmc_um",
+        "n_particles_nmc",
+    ):
         assert isinstance(row[key], float), key
     assert row["vf_pore"] == record["fractions"]["fractions"]["pore"]
 
 
 def test_store_chunked_equals_in_memory_and_cli(tmp_path, crop):
-    store = write_volume(tmp_path / "labels.zarr", crop,
-                         {"phases": {"pore": 0, "nmc": 85, "cbd": 170}, "voxel_size_um": 0.05},
-                         chunks=(10, 48, 48))
+    store = write_volume(
+        tmp_path / "labels.zarr",
+        crop,
+        {"phases": {"pore": 0, "nmc": 85, "cbd": 170}, "voxel_size_um": 0.05},
+        chunks=(10, 48, 48),
+    )
     metrics = ("fractions", "surface", "connectivity")
     rec = analyse_store(store, tmp_path / "morph.json", metrics=metrics)
     mem = analyse(crop, PHASES, 0.05, metrics=metrics)
@@ -95,9 +110,24 @@ def test_store_chunked_equals_in_memory_and_cli(tmp_path, crop):
     tif = tmp_path / "labels.tif"
     tifffile.imwrite(tif, crop[:24, :24, :24])
     out = tmp_path / "cli.json"
-    rc = main(["morph", str(tif), "--phases", "pore=0,nmc=85,cbd=170", "--voxel-size", "50nm",
-               "--metrics", "vf,ssa,tortuosity", "--phase", "pore", "--axis", "z", "--json",
-               str(out)])
+    rc = main(
+        [
+            "morph",
+            str(tif),
+            "--phases",
+            "pore=0,nmc=85,cbd=170",
+            "--voxel-size",
+            "50nm",
+            "--metrics",
+            "vf,ssa,tortuosity",
+            "--phase",
+            "pore",
+            "--axis",
+            "z",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["voxel_size_um"] == pytest.approx(0.05)
@@ -105,8 +135,10 @@ def test_store_chunked_equals_in_memory_and_cli(tmp_path, crop):
     assert main(["morph", str(tif), "--json", str(out)]) == 2  # no phases: one-line error
 
 
-@pytest.mark.parametrize(("text", "um"), [("50nm", 0.05), ("0.05um", 0.05), ("0.05 µm", 0.05),
-                                          ("1e-4mm", 0.1), ("2", 2.0)])
+@pytest.mark.parametrize(
+    ("text", "um"),
+    [("50nm", 0.05), ("0.05um", 0.05), ("0.05 µm", 0.05), ("1e-4mm", 0.1), ("2", 2.0)],
+)
 def test_parse_voxel_size(text, um):
     assert parse_voxel_size(text) == pytest.approx(um)
 

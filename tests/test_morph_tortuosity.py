@@ -117,3 +117,11 @@ def test_bad_inputs():
         tortuosity(channels().astype(np.uint8), "z")
     with pytest.raises(InputError, match="pair"):
         bruggeman_fit([(0.3, math.inf)])
+
+
+@pytest.mark.gpu
+def test_cuda_backend_agrees_with_cpu(electrode_crop):
+    crop = electrode_crop == 0
+    a = tortuosity(crop, "z")
+    b = tortuosity(crop, "z", backend="torch", device="cuda")
+    assert b.backend == "torch:cuda" and b.tau == pytest.approx(a.tau, rel=2e-4)

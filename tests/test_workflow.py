@@ -65,7 +65,8 @@ def planned(workdir: Path, *targets: str) -> set[tuple[str, str]]:
 
 def make_workdir(path: Path) -> Path:
     shutil.copy(REPO / "Snakefile", path / "Snakefile")
-    shutil.copytree(REPO / "workflow", path / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("workflow", "envs"):
+        shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (path / "config").mkdir()
     (path / "config" / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     (path / "config" / "scans.tsv").write_text(SHEET)
@@ -172,6 +173,7 @@ def test_killed_job_leaves_nothing_complete_and_is_redone(tmp_path):
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    smk(work, "--unlock")  # a killed Snakemake leaves its lock, as after a node crash
     assert not (work / "results" / "scanA" / "recon.zarr").exists()
     assert not (work / "results" / "scanA" / "recon.slabs" / "0.zarr" / "zarr.json").exists()
     assert ("recon_slab", "scanA") in planned(work, "results/scanA/recon.zarr")

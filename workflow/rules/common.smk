@@ -1,5 +1,6 @@
 # Bookkeeping done once: validate config and scan sheet, build per-scan stage settings,
 # wildcard constraints and input functions.
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -79,6 +80,13 @@ def segment_inputs(wildcards):
     if SETTINGS[wildcards.scan]["segment"]["method"] == "cnn":
         inputs["model"] = "results/models/segment.pt"
     return inputs
+
+
+def script_sha256(name):
+    """Hash of a workflow script. Slab stores are temp(): once merged they are gone, so
+    Snakemake cannot see that a slab rule's code changed; the merge rule carries the slab
+    script's hash as a param, so editing it reruns the fan-out and what follows."""
+    return hashlib.sha256((Path(workflow.basedir) / "workflow" / "scripts" / name).read_bytes()).hexdigest()
 
 
 def per_scan(pattern, scans=None):

@@ -28,6 +28,8 @@ rule recon_merge:
         source="results/{scan}/prep.zarr",
     output:
         directory("results/{scan}/recon.zarr"),
+    params:
+        slab_code=script_sha256("recon_slab.py"),
     log:
         "logs/recon/{scan}.merge.log",
     benchmark:

@@ -51,6 +51,8 @@ rule segment_merge:
         source=lambda wc: list(segment_inputs(wc).values()),
     output:
         directory("results/{scan}/labels.zarr"),
+    params:
+        slab_code=script_sha256("segment_chunk.py"),
     log:
         "logs/segment/{scan}.merge.log",
     benchmark:

@@ -50,8 +50,14 @@ from tomosnake.progress import track
 SCHEMA_ID = "tomosnake.morphology/1"
 SCHEMA_PATH = Path(__file__).with_name("morphology.schema.json")
 METRICS = ("fractions", "surface", "connectivity", "tortuosity", "sizes")
-ALIASES = {"ssa": "surface", "surfaces": "surface", "vf": "fractions", "tau": "tortuosity",
-           "psd": "sizes", "fraction": "fractions"}
+ALIASES = {
+    "ssa": "surface",
+    "surfaces": "surface",
+    "vf": "fractions",
+    "tau": "tortuosity",
+    "psd": "sizes",
+    "fraction": "fractions",
+}
 PARTICLE_PHASES = ("nmc",)
 
 
@@ -61,7 +67,9 @@ def normalise_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
     for m in metrics:
         name = ALIASES.get(m.strip().lower(), m.strip().lower())
         if name not in METRICS:
-            raise ConfigError(f"metric {m!r}: expected some of {', '.join(METRICS)} (or ssa, vf, tau)")
+            raise ConfigError(
+                f"metric {m!r}: expected some of {', '.join(METRICS)} (or ssa, vf, tau, psd)"
+            )
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -101,8 +109,11 @@ def analyse(
     check_labels(labels)
     phases = _check_phases(phases, np.dtype(labels.dtype))
     metrics = normalise_metrics(metrics)
-    if not (isinstance(voxel_size_um, int | float) and math.isfinite(voxel_size_um)
-            and voxel_size_um > 0):
+    if not (
+        isinstance(voxel_size_um, int | float)
+        and math.isfinite(voxel_size_um)
+        and voxel_size_um > 0
+    ):
         raise ConfigError(f"voxel_size_um {voxel_size_um!r}: expected a positive number (µm)")
     for axis in axes:
         if axis not in AXES:
@@ -141,10 +152,15 @@ def analyse(
             tort[name][axis] = res.to_dict()
         result["tortuosity"] = tort
     if "sizes" in metrics:
-        thick = {name: thickness_distribution(dense == code, vs)
-                 for name, code in track(list(phases.items()), "local thickness")}
-        particles = {name: particle_sizes(dense == phases[name], vs)
-                     for name in PARTICLE_PHASES if name in phases}
+        thick = {
+            name: thickness_distribution(dense == code, vs)
+            for name, code in track(list(phases.items()), "local thickness")
+        }
+        particles = {
+            name: particle_sizes(dense == phases[name], vs)
+            for name in PARTICLE_PHASES
+            if name in phases
+        }
         result["sizes"] = {"thickness": thick, "particles": particles}
     return result
 

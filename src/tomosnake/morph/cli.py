@@ -16,7 +16,9 @@ def parse_phases(text: str) -> dict[str, int]:
     for item in filter(None, (t.strip() for t in text.split(","))):
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip().lstrip("-").isdigit():
-            raise ConfigError(f"--phases {text!r}: expected name=label pairs, e.g. pore=0,cbd=1,nmc=2")
+            raise ConfigError(
+                f"--phases {text!r}: expected name=label pairs, e.g. pore=0,cbd=1,nmc=2"
+            )
         out[name.strip()] = int(value)
     if not out:
         raise ConfigError("--phases: empty")
@@ -28,15 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("volume", help="labels volume: TIFF stack/folder or zarr store (z, y, x)")
     parser.add_argument("--json", required=True, dest="json_out", help="morphology JSON to write")
     parser.add_argument("--phases", help="name=label,... (default: the store's 'phases' attribute)")
-    parser.add_argument("--voxel-size", help="voxel edge with unit: 50nm, 0.05um, 0.05µm, 1e-4mm "
-                        "(default: the store's 'voxel_size_um' attribute)")
-    parser.add_argument("--metrics", default="fractions,surface,connectivity,tortuosity,sizes",
-                        help="comma list of fractions (vf), surface (ssa), connectivity, "
-                        "tortuosity (tau), sizes (psd)")
-    parser.add_argument("--phase", action="append", dest="tort_phases",
-                        help="phase for tortuosity (repeatable; default: all phases)")
-    parser.add_argument("--axis", action="append", dest="axes", choices=("z", "y", "x"),
-                        help="transport axis (repeatable; default: z, y and x)")
+    parser.add_argument(
+        "--voxel-size",
+        help="voxel edge with unit: 50nm, 0.05um, 0.05µm, 1e-4mm "
+        "(default: the store's 'voxel_size_um' attribute)",
+    )
+    parser.add_argument(
+        "--metrics",
+        default="fractions,surface,connectivity,tortuosity,sizes",
+        help="comma list of fractions (vf), surface (ssa), connectivity, "
+        "tortuosity (tau), sizes (psd)",
+    )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        dest="tort_phases",
+        help="phase for tortuosity (repeatable; default: all phases)",
+    )
+    parser.add_argument(
+        "--axis",
+        action="append",
+        dest="axes",
+        choices=("z", "y", "x"),
+        help="transport axis (repeatable; default: z, y and x)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +65,13 @@ def run(args: argparse.Namespace) -> int:
     voxel = parse_voxel_size(args.voxel_size) if args.voxel_size else None
     metrics = normalise_metrics([m for m in args.metrics.split(",") if m.strip()])
     result = analyse_store(
-        args.volume, args.json_out, metrics=metrics, voxel_size_um=voxel, phases=phases,
-        axes=tuple(args.axes or ("z", "y", "x")), tort_phases=args.tort_phases,
+        args.volume,
+        args.json_out,
+        metrics=metrics,
+        voxel_size_um=voxel,
+        phases=phases,
+        axes=tuple(args.axes or ("z", "y", "x")),
+        tort_phases=args.tort_phases,
     )
     for key, value in summary_row(result).items():
         log.info("%s = %.6g", key, value)

@@ -93,7 +93,10 @@ def connectivity(
     for name, code in phases.items():
         size, flags = _components(labels, code)
         total = int(size.sum())
-        frac = (lambda sel: float(size[sel].sum() / total) if total else 0.0)  # noqa: E731
+
+        def frac(sel: np.ndarray, size: np.ndarray = size, total: int = total) -> float:
+            return float(size[sel].sum() / total) if total else 0.0
+
         isolated = ~flags.any(axis=1)
         per_axis = {}
         for axis in axes:

@@ -43,12 +43,20 @@ def local_thickness(mask: np.ndarray, n_sizes: int = 25) -> np.ndarray:
 
 def _distribution(values_um: np.ndarray, weights: np.ndarray | None, bins: int = 20) -> dict:
     if values_um.size == 0:
-        return {"mean_um": None, "d10_um": None, "d50_um": None, "d90_um": None,
-                "bin_edges_um": [], "fraction": []}
+        return {
+            "mean_um": None,
+            "d10_um": None,
+            "d50_um": None,
+            "d90_um": None,
+            "bin_edges_um": [],
+            "fraction": [],
+        }
     w = np.ones_like(values_um, dtype=np.float64) if weights is None else weights
     order = np.argsort(values_um)
     v, cw = values_um[order], np.cumsum(w[order]) / w.sum()
-    quant = {f"d{q}_um": float(v[min(np.searchsorted(cw, q / 100), v.size - 1)]) for q in (10, 50, 90)}
+    quant = {
+        f"d{q}_um": float(v[min(np.searchsorted(cw, q / 100), v.size - 1)]) for q in (10, 50, 90)
+    }
     hist, edges = np.histogram(values_um, bins=bins, weights=w)
     return {
         "mean_um": float(np.average(values_um, weights=w)),
@@ -92,5 +100,8 @@ def particle_sizes(mask: np.ndarray, voxel_size_um: float, h: float = 1.0) -> di
     volumes = np.bincount(labels.ravel())[1:]
     volumes = volumes[volumes > 0].astype(np.float64)
     diam = (6.0 * volumes / np.pi) ** (1.0 / 3.0) * voxel_size_um
-    return {"n_particles": int(diam.size), **_distribution(diam, None),
-            "diameters_um": np.sort(diam).tolist()}
+    return {
+        "n_particles": int(diam.size),
+        **_distribution(diam, None),
+        "diameters_um": np.sort(diam).tolist(),
+    }

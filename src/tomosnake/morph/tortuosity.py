@@ -84,22 +84,21 @@ def percolating_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.moveaxis(lut[lab], 0, axis)
 
 
-def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float, np.ndarray]:
+def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float]:
     """Linear system ``A u = b`` on the voxels of ``perc`` with transport along axis 0.
 
-    Returns ``(A, b, c0, first_layer)``: the symmetric positive definite graph Laplacian
-    (CSR, rows in C order of the voxels), the right-hand side (2 for voxels in the last
-    layer: potential 1 through conductance 2), the constant of the energy
-    ``E(u) = u.A.u - 2 b.u + c0`` and a boolean per node, True in the first layer.
+    Returns ``(A, b, c0)``: the symmetric positive definite graph Laplacian (CSR, rows
+    in C order of the voxels, sorted column indices), the right-hand side (2 for voxels
+    in the last layer: potential 1 through conductance 2) and the constant of the
+    energy ``E(u) = u.A.u - 2 b.u + c0``.
     """
     n = int(perc.sum())
     idx = np.full(perc.shape, -1, dtype=np.int32)
     idx[perc] = np.arange(n, dtype=np.int32)
     cols = np.full((n, 7), -1, dtype=np.int32)
     shifted = np.empty_like(idx)
-    k = 0
     for axis in range(3):  # -z, -y, -x in columns 0..2, +x, +y, +z in 4..6: sorted per row
-        for sign, col in ((-1, 2 - axis), (1, 4 + axis)):
+        for sign, col in ((-1, axis), (1, 6 - axis)):
             dst = [slice(None)] * 3
             src = [slice(None)] * 3
             edge = [slice(None)] * 3
@@ -110,16 +109,14 @@ def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, flo
             shifted[tuple(dst)] = idx[tuple(src)]
             shifted[tuple(edge)] = -1
             cols[:, col] = shifted[perc]
-            k += 1
     valid = cols >= 0
     diag = valid.sum(axis=1).astype(np.float64)
-    first = np.zeros(perc.shape, dtype=bool)
-    first[0] = True
-    first = first[perc]
-    last = np.zeros(perc.shape, dtype=bool)
-    last[-1] = True
-    last = last[perc]
-    diag += 2.0 * first + 2.0 * last
+    layer = np.zeros(perc.shape, dtype=np.int8)  # 1: first layer, 2: last layer
+    layer[0] = 1
+    layer[-1] += 2
+    layer = layer[perc]
+    last = layer >= 2
+    diag += 2.0 * (layer & 1 > 0) + 2.0 * last
     cols[:, 3] = np.arange(n, dtype=np.int32)
     valid[:, 3] = True
     data = np.where(valid, -1.0, 0.0)
@@ -128,7 +125,8 @@ def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, flo
     np.cumsum(valid.sum(axis=1), out=indptr[1:])
     a = sp.csr_matrix((data[valid], cols[valid], indptr), shape=(n, n))
     b = 2.0 * last.astype(np.float64)
-    return a, b, 2.0 * float(last.sum()), first
+    a.has_sorted_indices = True
+    return a, b, 2.0 * float(last.sum())
 
 
 def amg_hierarchy(a: sp.csr_matrix, max_coarse: int = 1000, omega: float = 4.0 / 3.0):
@@ -156,12 +154,10 @@ def amg_hierarchy(a: sp.csr_matrix, max_coarse: int = 1000, omega: float = 4.0 /
         agg = standard_aggregation(a)[0].tocsr().astype(np.float64)
         if agg.shape[1] >= a.shape[0]:
             break
-        gersh = np.add.reduceat(np.abs(a.data), a.indptr[:-1]) if a.nnz else np.ones(a.shape[0])
-        smoother = sp.diags(omega / gersh) @ a
-        p = (agg - smoother @ agg).tocsr()
-        r = p.T.tocsr()
-        level.P, level.R = p, r
-        a = (r @ a @ p).tocsr()
+        gersh = np.add.reduceat(np.abs(a.data), a.indptr[:-1])
+        p = (agg - sp.diags(omega / gersh) @ (a @ agg)).tocsr()
+        level.P, level.R = p, p.T  # R: a CSC view of P's arrays, no copy
+        a = (p.T @ (a @ p)).tocsr()
     ml = MultilevelSolver(levels, coarse_solver="splu")
     change_smoothers(
         ml,
@@ -269,7 +265,7 @@ def tortuosity(
         raise ConfigError(f"tortuosity backend {backend!r}: expected 'cpu' or 'torch'")
     mask = np.asarray(mask)
     if mask.ndim != 3 or mask.dtype != bool:
-        raise InputError(f"tortuosity: expected a boolean 3-D phase mask, got {mask.dtype} {mask.shape}")
+        raise InputError(f"tortuosity: expected a boolean 3-D mask, got {mask.dtype} {mask.shape}")
     t0 = time.perf_counter()
     oriented = np.ascontiguousarray(np.moveaxis(mask, AXES[axis], 0))
     eps = float(oriented.mean())
@@ -278,11 +274,22 @@ def tortuosity(
     name = backend if backend == "cpu" else f"torch:{device or _torch_device()}"
     if not perc.any():
         return TortuosityResult(
-            axis, math.inf, eps, 0.0, 0.0, 0.0, math.inf, False, True, 0,
-            time.perf_counter() - t0, name, "non-percolating",
+            axis,
+            math.inf,
+            eps,
+            0.0,
+            0.0,
+            0.0,
+            math.inf,
+            False,
+            True,
+            0,
+            time.perf_counter() - t0,
+            name,
+            "non-percolating",
         )
     nx, ny, nz = oriented.shape
-    a, b, c0, _ = conductance_system(perc)
+    a, b, c0 = conductance_system(perc)
     x0 = _initial_guess(perc)
 
     def to_tau(energy: float) -> float:
@@ -300,8 +307,19 @@ def tortuosity(
     seconds = time.perf_counter() - t0
     log.debug("tau along %s = %.5f after %d iterations, %.1f s", axis, tau, iters, seconds)
     return TortuosityResult(
-        axis, tau, eps, eps_perc, d_rel, diffusivity * d_rel, tau / eps, True, ok, iters,
-        seconds, name, "" if ok else "not-converged",
+        axis,
+        tau,
+        eps,
+        eps_perc,
+        d_rel,
+        diffusivity * d_rel,
+        tau / eps,
+        True,
+        ok,
+        iters,
+        seconds,
+        name,
+        "" if ok else "not-converged",
     )
 
 
@@ -320,9 +338,13 @@ def bruggeman_fit(pairs: Iterable[tuple[float, float]]) -> dict[str, float]:
     """
     data = [(float(e), float(t)) for e, t in pairs if 0 < e < 1 and math.isfinite(t) and t > 0]
     if len(data) < 1:
-        raise InputError("bruggeman_fit: need at least one (eps, tau) pair with 0 < eps < 1 and finite tau")
+        raise InputError("bruggeman_fit: need an (eps, tau) pair with 0 < eps < 1 and finite tau")
     le = np.log([e for e, _ in data])
     lt = np.log([t for _, t in data])
     slope = float(le @ lt / (le @ le))
     resid = lt - slope * le
-    return {"alpha": 1.0 - slope, "rms_log_residual": float(np.sqrt(np.mean(resid**2))), "n": len(data)}
+    return {
+        "alpha": 1.0 - slope,
+        "rms_log_residual": float(np.sqrt(np.mean(resid**2))),
+        "n": len(data),
+    }

@@ -14,7 +14,7 @@ _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµμ
 
 
 def parse_voxel_size(text: str | float) -> float:
-    """Voxel edge length in micrometres from ``"50nm"``, ``"0.05um"``, ``"0.05 µm"`` or ``"1e-4mm"``.
+    """Voxel edge length in µm from ``"50nm"``, ``"0.05um"``, ``"0.05 µm"`` or ``"1e-4mm"``.
 
     A bare number is taken as micrometres. Raises :class:`ConfigError` for an unknown unit
     or a non-positive size.
@@ -24,7 +24,9 @@ def parse_voxel_size(text: str | float) -> float:
     else:
         match = _PATTERN.match(str(text))
         if not match:
-            raise ConfigError(f"voxel size {text!r}: expected a number with a unit, e.g. 50nm or 0.05um")
+            raise ConfigError(
+                f"voxel size {text!r}: expected a number and unit, e.g. 50nm or 0.05um"
+            )
         value, unit = float(match.group(1)), match.group(2) or "um"
         if unit not in UNITS_UM:
             raise ConfigError(

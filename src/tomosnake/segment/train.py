@@ -64,8 +64,12 @@ def _resolve_phases(
     return dict(phases)
 
 
+#: augmentation: relative intensity scale, offset and noise (normalised units), zoom range
+AUGMENT = {"scale": 0.1, "offset": 0.05, "noise": 0.03, "zoom": (0.8, 1.25)}
+
+
 def _augment(
-    images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator
+    images: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator, aug: dict
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips/rotations, intensity scale+offset, Gaussian noise (per sample)."""
     out_i, out_t = [], []
@@ -74,8 +78,9 @@ def _augment(
         img, tgt = torch.rot90(img, k, (-2, -1)), torch.rot90(tgt, k, (-2, -1))
         if rng.random() < 0.5:
             img, tgt = img.flip(-1), tgt.flip(-1)
-        img = img * float(rng.uniform(0.8, 1.25)) + float(rng.uniform(-0.15, 0.15))
-        img = img + float(rng.uniform(0, 0.05)) * torch.randn(img.shape)
+        img = img * float(np.exp(rng.uniform(-aug["scale"], aug["scale"])))
+        img = img + float(rng.uniform(-aug["offset"], aug["offset"]))
+        img = img + float(rng.uniform(0, aug["noise"])) * torch.randn(img.shape)
         out_i.append(img)
         out_t.append(tgt)
     return torch.stack(out_i), torch.stack(out_t)
@@ -127,10 +132,10 @@ class _PatchSampler:
         )
 
 
-def _batch(sampler, rng, batch_size, patch, zoom_range):
+def _batch(sampler, rng, batch_size, patch, aug):
     imgs, tgts = [], []
     for _ in range(batch_size):
-        zoom = float(np.exp(rng.uniform(*np.log(zoom_range))))
+        zoom = float(np.exp(rng.uniform(*np.log(aug["zoom"]))))
         img, tgt = sampler.draw(rng, zoom)
         img_t = torch.from_numpy(np.ascontiguousarray(img))[None]
         tgt_t = torch.from_numpy(np.ascontiguousarray(tgt))[None, None].float()
@@ -139,12 +144,12 @@ def _batch(sampler, rng, batch_size, patch, zoom_range):
             tgt_t = F.interpolate(tgt_t, size=(patch, patch), mode="nearest")
         imgs.append(img_t[0])
         tgts.append(tgt_t[0, 0].long())
-    return _augment(torch.stack(imgs), torch.stack(tgts), rng)
+    return _augment(torch.stack(imgs), torch.stack(tgts), rng, aug)
 
 
 def _fit_unet(
     items, n_classes, context, *, epochs, patch, batch_size, width, depth, lr, seed, device,
-    zoom_range=(0.8, 1.25),
+    aug=AUGMENT,
 ):
     """Train a U-Net on (context stack, class indices) items; returns (net, settings)."""
     torch.manual_seed(seed)
@@ -170,7 +175,7 @@ def _fit_unet(
     t0 = time.perf_counter()
     losses = []
     for _step in track(range(total), "training U-Net"):
-        x, y = _batch(sampler, rng, batch_size, patch, zoom_range)
+        x, y = _batch(sampler, rng, batch_size, patch, aug)
         x, y = x.to(device), y.to(device)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
             loss = loss_fn(net(x).float(), y)
@@ -190,7 +195,7 @@ def _fit_unet(
         "seed": seed,
         "class_weights": [float(w) for w in weights],
         "class_frequencies": [float(f) for f in freq],
-        "zoom_range": list(zoom_range),
+        "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in aug.items()},
         "device": device.type,
         "mixed_precision": use_amp,
         "final_loss": float(np.mean(losses[-max(1, total // 10) :])),
