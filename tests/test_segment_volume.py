@@ -53,7 +53,7 @@ def cnn_25d(volume, tmp_path_factory):
     path, grey, labels = volume
     out = tmp_path_factory.mktemp("m") / "cnn.pt"
     train_from_volume(path, sparse(labels), out, ignore_value=255, phases=CANONICAL_PHASES,
-                      context=1, epochs=12, patch=64, threads=2)
+                      context=1, epochs=30, patch=64, threads=2)
     return out
 
 
@@ -149,7 +149,7 @@ def test_model_file_round_trip(cnn_25d, volume):
     assert model.normalisation.to_dict() == {"low": 0.5, "high": 99.5}
     t = model.training
     assert t["ignore_value"] == 255 and t["slices"] == len(LABELLED_Z) and t["seed"] == 0
-    assert t["epochs"] == 12 and t["patch"] == 64
+    assert t["epochs"] == 30 and t["patch"] == 64
     # class weights favour the rarest class
     freq = np.array(t["class_frequencies"])
     assert np.argmax(t["class_weights"]) == np.argmin(freq)

@@ -5,22 +5,28 @@ one GPU generic resource of type ``demo``). What ran where, with what, is read b
 itself: ``scontrol show job`` (MinJobAge=600 keeps finished jobs there; it names the rule in the
 job comment the executor sets) and the job-completion log written by ``jobcomp/filetxt``.
 
-One tiny simulated scan; three runs go side by side to keep the file to a few minutes:
+One tiny simulated scan; four runs go side by side to keep the file to a few minutes:
   local      profiles/local, the reference results
   cpu        profiles/slurm, the whole workflow
   gpu        profiles/slurm-gpu up to the labels: first with a reconstruction job cancelled by
              scancel while it runs (Snakemake must not take anything of it as done), then rerun.
+  killed     profiles/slurm up to the reconstruction, whose job's processes are SIGKILLed on
+             the node while it runs (as the OOM killer would): nothing of it may be left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,41 +170,76 @@ class Runs:
     local: Path
     cpu: Path
     gpu: Path
+    killed: Path
     logs: dict[str, str] = field(default_factory=dict)
     rcs: dict[str, int] = field(default_factory=dict)
     cancelled: str = ""
+    killed_job: str = ""
     after_cancel: dict = field(default_factory=dict)
+    after_kill: dict = field(default_factory=dict)
 
 
-def cancel_running_recon(proc: subprocess.Popen, deadline: float) -> str:
-    """scancel the first reconstruction job as soon as it has been running for 2 s."""
-    while time.monotonic() < deadline and proc.poll() is None:
-        m = re.search(r"SLURM run ID: (\S+)", proc.log.read_text())
-        if m:
-            out = subprocess.run(["squeue", "-h", "--name", m.group(1), "-o", "%i|%T|%k|%M"],
+def scancel(jobid: str) -> bool:
+    subprocess.run(["scancel", jobid], check=True)
+    return True
+
+
+def kill_job_processes(jobid: str) -> bool:
+    """SIGKILL the processes of the job's step (Snakemake running the rule, started by srun)
+    on the node, as the OOM killer or a crash would. False while that step has not started."""
+    out = subprocess.run(["scontrol", "listpids", jobid], capture_output=True, text=True).stdout
+    pids = [int(row.split()[0]) for row in out.splitlines()[1:]
+            if len(row.split()) > 2 and row.split()[2].isdigit()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return bool(pids)
+
+
+def interrupt_recon(actions: dict[str, tuple[subprocess.Popen, Callable[[str], bool]]],
+                    deadline: float) -> dict[str, str]:
+    """For each run, apply its action (scancel, kill) to its reconstruction job once that has
+    been running for 2 s. Returns the SLURM job id hit in each run."""
+    hit: dict[str, str] = {}
+    running_since: dict[str, float] = {}
+    while len(hit) < len(actions) and time.monotonic() < deadline:
+        for name, (proc, action) in actions.items():
+            m = re.search(r"SLURM run ID: (\S+)", proc.log.read_text())
+            if name in hit or not m:
+                continue
+            assert proc.poll() is None, f"{name} run ended before its job could be interrupted"
+            out = subprocess.run(["squeue", "-h", "--name", m.group(1), "-o", "%i|%T|%k"],
                                  capture_output=True, text=True).stdout
             for line in out.splitlines():
-                jobid, state, comment, _ = line.split("|")
+                jobid, state, comment = line.split("|")
                 if state == "RUNNING" and comment.startswith("rule_recon_chunks"):
-                    time.sleep(2)
-                    subprocess.run(["scancel", jobid], check=True)
-                    return jobid
+                    t0 = running_since.setdefault(name, time.monotonic())
+                    if time.monotonic() - t0 >= 2 and action(jobid):
+                        hit[name] = jobid
         time.sleep(0.5)
-    raise AssertionError("no reconstruction job was seen running")
+    assert len(hit) == len(actions), f"reconstruction jobs seen running: {hit}"
+    return hit
 
 
 @pytest.fixture(scope="module")
 def runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     base = tmp_path_factory.mktemp("slurm_runs")
-    r = Runs(*(workdir(base / n) for n in ("local", "cpu", "gpu")))
+    r = Runs(*(workdir(base / n) for n in ("local", "cpu", "gpu", "killed")))
     deadline = time.monotonic() + RUN_LIMIT_S
     local = snakemake(r.local, "local")
     cpu = snakemake(r.cpu, "slurm")
-    # GPU profile, first without retries so that a cancelled job fails the run
+    # GPU profile, first without retries so that the cancelled job fails the run; and a CPU run
+    # whose reconstruction job gets its processes killed
     gpu = snakemake(r.gpu, "slurm-gpu", "--retries", "0", LABELS)
-    r.cancelled = cancel_running_recon(gpu, deadline)
+    killed = snakemake(r.killed, "slurm", "--retries", "0", f"results/{SCAN}/recon.zarr")
+    hit = interrupt_recon({"gpu": (gpu, scancel), "killed": (killed, kill_job_processes)},
+                          deadline)
+    r.cancelled, r.killed_job = hit["gpu"], hit["killed"]
     r.rcs["gpu_cancelled"], r.logs["gpu_cancelled"] = finish(gpu)
-    slabs = sorted((r.gpu / "results" / SCAN / "recon.slabs").glob("*.zarr"))
+    r.rcs["killed"], r.logs["killed"] = finish(killed)
+    r.after_kill = {"slabs": sorted((r.killed / "results" / SCAN / "recon.slabs").glob("*")),
+                    "recon_exists": (r.killed / "results" / SCAN / "recon.zarr").exists()}
+    slabs = sorted((r.gpu / "results" / SCAN / "recon.slabs").glob("*"))
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n",
          "--rerun-incomplete", LABELS], cwd=r.gpu, capture_output=True, text=True,
@@ -245,10 +286,12 @@ def check_records(log: str, prof: str) -> dict[str, list[dict[str, str]]]:
 
 def zarr_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of a zarr store (one array, or a group such as prep.zarr), by name."""
-    node = zarr.open(store=str(path), mode="r")
-    if isinstance(node, zarr.Array):
-        return {"": np.asarray(open_volume(path)[...])}
-    return {name: np.asarray(arr[...]) for name, arr in node.arrays()}
+    with warnings.catch_warnings():  # Snakemake's .snakemake_timestamp inside directory outputs
+        warnings.simplefilter("ignore")
+        node = zarr.open(store=str(path), mode="r")
+        if isinstance(node, zarr.Array):
+            return {"": np.asarray(open_volume(path)[...])}
+        return {name: np.asarray(arr[...]) for name, arr in node.arrays()}
 
 
 def assert_same_store(a: Path, b: Path) -> None:
@@ -314,8 +357,17 @@ def test_cancelled_job_leaves_nothing_complete_and_rerun_finishes(runs: Runs) ->
     assert runs.rcs["gpu"] == 0
 
 
-@pytest.mark.parametrize("run", ["cpu", "gpu"])
-def test_results_equal_local_run(runs: Runs, run: str) -> None:
+def test_killed_job_leaves_nothing_complete(runs: Runs) -> None:
+    assert runs.rcs["killed"] != 0
+    record = jobcomp()[runs.killed_job]
+    assert record["JobState"] == "FAILED" and record["Partition"] == "cpu"
+    assert runs.after_kill == {"slabs": [], "recon_exists": False}
+
+
+# ids are the profile names (a bare "gpu" id would read as the gpu marker and be skipped)
+@pytest.mark.parametrize("prof", ["slurm", "slurm-gpu"])
+def test_results_equal_local_run(runs: Runs, prof: str) -> None:
+    run = {"slurm": "cpu", "slurm-gpu": "gpu"}[prof]
     work = getattr(runs, run)
     for store in ("prep.zarr", "recon.zarr", "labels.zarr"):
         assert_same_store(runs.local / "results" / SCAN / store, work / "results" / SCAN / store)

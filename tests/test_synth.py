@@ -118,7 +118,7 @@ def test_cli_writes_beamline_formats_with_truth(tmp_path, fmt, name):
     scan = read_scan(out)
     assert scan.proj.shape[0] == 60 and scan.proj.shape[1] == 8
     assert scan.flat is not None and scan.dark is not None
-    assert scan.meta["pixel_size_um"] == pytest.approx(0.05)
+    assert scan.meta["pixel_size_um"] == pytest.approx(0.25)
     truth = zarr.open_group(store=str(tmp_path / f"{name.removesuffix('.h5')}_truth.zarr"))
     assert truth["labels"].shape == (8, 48, 48)
     assert truth.attrs["center"] == pytest.approx(scan.proj.shape[-1] / 2 - 2.5)

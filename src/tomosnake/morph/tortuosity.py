@@ -109,22 +109,25 @@ def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, flo
             shifted[tuple(dst)] = idx[tuple(src)]
             shifted[tuple(edge)] = -1
             cols[:, col] = shifted[perc]
+    del idx, shifted
     valid = cols >= 0
-    diag = valid.sum(axis=1).astype(np.float64)
-    layer = np.zeros(perc.shape, dtype=np.int8)  # 1: first layer, 2: last layer
+    valid[:, 3] = True
+    counts = valid.sum(axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    cols[:, 3] = np.arange(n, dtype=np.int32)
+    indices = cols[valid]
+    del cols
+    layer = np.zeros(perc.shape, dtype=np.int8)  # 1: first layer, 2: last layer, 3: both
     layer[0] = 1
     layer[-1] += 2
     layer = layer[perc]
     last = layer >= 2
-    diag += 2.0 * (layer & 1 > 0) + 2.0 * last
-    cols[:, 3] = np.arange(n, dtype=np.int32)
-    valid[:, 3] = True
-    data = np.where(valid, -1.0, 0.0)
-    data[:, 3] = diag
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(valid.sum(axis=1), out=indptr[1:])
-    a = sp.csr_matrix((data[valid], cols[valid], indptr), shape=(n, n))
-    b = 2.0 * last.astype(np.float64)
+    data = np.full(indices.size, -1.0)
+    diag_at = indptr[:-1] + valid[:, :3].sum(axis=1)
+    data[diag_at] = (counts - 1) + 2.0 * (layer & 1 > 0) + 2.0 * last
+    a = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    b = 2.0 * last
     a.has_sorted_indices = True
     return a, b, 2.0 * float(last.sum())
 

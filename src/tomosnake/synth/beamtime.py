@@ -66,7 +66,7 @@ class ScanSpec:
     ring_columns: int = 6
     zinger_rate: float = 2e-4
     mu: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MU))
-    pixel_size_um: float = 0.05
+    pixel_size_um: float = 0.25
     energy_kev: float = 8.0
     seed: int = 1
 
@@ -96,7 +96,7 @@ def make_spec(
     center_offset: float = 3.3,
     photons: float = 20000.0,
     nmc_fraction: float = 0.45,
-    pixel_size_um: float = 0.05,
+    pixel_size_um: float = 0.25,
     seed: int = 1,
 ) -> ScanSpec:
     """Build a :class:`ScanSpec` from the flat options of the CLI and config.

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rotation axis minus detector middle, pixels")
     parser.add_argument("--photons", type=float, default=20000.0, help="flat-field counts")
     parser.add_argument("--nmc-fraction", type=float, default=0.45)
-    parser.add_argument("--pixel-size-um", type=float, default=0.05)
+    parser.add_argument("--pixel-size-um", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=1)
 
 

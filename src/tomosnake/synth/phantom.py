@@ -37,7 +37,7 @@ class PhantomSpec:
     radius_mean: float = 9.0
     radius_sigma: float = 0.3
     neck_radius: float = 3.0
-    shell_thickness: float = 1.5
+    shell_thickness: float = 2.5
     shell_coverage: float = 0.5
     seed: int = 0
 
