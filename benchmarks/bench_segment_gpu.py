@@ -51,7 +51,7 @@ def main() -> int:
         truth = np.stack(
             [tifffile.imread(DATA / f"{n}_label.tif") for n in ACQUISITIONS[args.holdout]]
         )
-        tifffile.imwrite(root / "h.tif", grey)
+        tifffile.imwrite(root / "h.tif", grey, photometric="minisblack")
         segment_volume(root / "h.tif", root / "h_out.tif", "cnn", root / "m.pt", device="cuda")
         iou = iou_per_phase(tifffile.imread(root / "h_out.tif"), truth, PHASES)
         print(f"GPU training {args.epochs} epochs: {t_train:.1f} s; held-out {args.holdout} IoU "

@@ -42,7 +42,7 @@ def test_train_predict_otsu(tmp_path, capsys):
     assert np.mean(out == truth) > 0.9
     # TIFF stack in -> zarr store out, with a confidence store
     stack = np.stack([tifffile.imread(data / f"{i}.tif") for i in (1, 2)])
-    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
     assert main(["segment", "predict", "--model", str(model), str(tmp_path / "stack.tif"),
                  str(tmp_path / "out.zarr"), "--confidence", str(tmp_path / "conf.zarr")]) == 0
     z = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")

@@ -164,16 +164,9 @@ def truth_check(prep: PathLike, labels: PathLike, truth: PathLike, out: PathLike
 def morphology(labels: PathLike, out: PathLike, metrics: Sequence[str],
                voxel_size_um: float | None = None) -> Path:
     """Quantify a labels store into ``morphology.json``."""
-    from tomosnake.morph import analyse, write_morphology_json
+    from tomosnake.morph import analyse_store, write_morphology_json
 
-    vol = open_volume(labels)
-    attrs = volume_attrs(vol)
-    if "phases" not in attrs:
-        raise InputError(f"{labels}: labels store has no 'phases' attribute (name -> value)")
-    size = voxel_size_um or attrs.get("voxel_size_um")
-    if not size:
-        raise InputError(f"{labels}: no voxel size in the store; set morph.voxel_size_um")
-    result = analyse(np.asarray(vol[...]), attrs["phases"], float(size), metrics=tuple(metrics))
+    result = analyse_store(labels, None, metrics=tuple(metrics), voxel_size_um=voxel_size_um)
     result["inputs"] = input_record([labels])
     return write_morphology_json(result, out)
 

@@ -118,7 +118,8 @@ def reconstruct_slab(prep_path: PathLike, out_path: PathLike, slab: int, n_slabs
     z0, z1 = slab_range(proj.shape[1], slab, n_slabs)
     rec = _recon_rows(proj, theta, center, z0, z1, params, crop)
     meta = recon_attrs(scan_attrs, theta, center, params) | {
-        "z0": z0, "z1": z1, "n_rows": proj.shape[1], "crop": crop, **(attrs or {})
+        "z0": z0, "z1": z1, "n_rows": proj.shape[1], "crop": crop,
+        "detector_width": proj.shape[2], **(attrs or {})
     }
     return write_volume(out_path, rec, meta, chunks=(max(1, min(8, rec.shape[0])), *rec.shape[1:]))
 
@@ -135,7 +136,7 @@ def reconstruct_store(prep_path: PathLike, out_path: PathLike, slab_rows: int = 
     center, params = _params(attrs, params)
     n_ang, nz, n_det = proj.shape
     n = crop or n_det
-    meta = recon_attrs(attrs, theta, center, params) | {"crop": crop}
+    meta = recon_attrs(attrs, theta, center, params) | {"crop": crop, "detector_width": n_det}
     out = Path(out_path)
     starts = range(0, nz, slab_rows)
     with atomic_output(out) as tmp:

@@ -110,7 +110,7 @@ def load_segmentpy(
                 f"{label_path}: labels {labels.shape} do not match grey slice {grey.shape} "
                 f"of {grey_path.name} (expected two 2-D images of equal size)"
             )
-        groups[grey.shape].append((grey, labels, str(grey_path)))
+        groups[grey.shape].append((grey, labels, str(label_path)))
     out = []
     for shape, items in groups.items():
         lo, hi = norm.measure([g for g, _, _ in items], name=f"{folder} ({shape} slices)")

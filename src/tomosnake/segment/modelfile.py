@@ -82,7 +82,8 @@ def load_model(path: str | Path) -> SegmentModel:
     try:
         d = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise InputError(f"{path}: not a readable tomosnake model file ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable tomosnake model file ({first})") from exc
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f"{path}: not a tomosnake segmentation model (no '{FORMAT}' header)")
     if d.get("version") != VERSION:
@@ -106,7 +107,8 @@ def load_model(path: str | Path) -> SegmentModel:
         else:
             raise ValueError(f"unknown model kind {model.kind!r}")
     except Exception as exc:
-        raise InputError(f"{path}: damaged or incompatible model file ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: damaged or incompatible model file ({first})") from exc
     return model
 
 

@@ -69,8 +69,11 @@ def scan_qc(recon: Any | None, labels: Any | None, qc: Mapping[str, Any] | None 
     """
     out: dict[str, Any] = {}
     if recon is not None:
-        out.update(find_qc(volume_attrs(recon)))
+        attrs = volume_attrs(recon)
+        out.update(find_qc(attrs))
         out["shape_zyx"] = [int(s) for s in recon.shape]
+        if attrs.get("detector_width"):  # the centre is a detector coordinate, even after crop
+            out["detector_width"] = int(attrs["detector_width"])
         out["noise_sigma"] = noise_sigma(recon)
     if qc:
         out.update(find_qc(qc))
@@ -88,7 +91,7 @@ def qc_flags(qc: Mapping[str, Any], fractions: Mapping[str, float] | None = None
         flags.append(f"ring metric rose in preprocessing ({before:.3g} -> {after:.3g})")
     center, shape = qc.get("center"), qc.get("shape_zyx")
     if _num(center) and shape:
-        width = shape[-1]
+        width = qc.get("detector_width") or shape[-1]
         if abs(center - width / 2) > CENTER_OFFSET_FLAG * width:
             flags.append(f"rotation centre {center:.1f} is far from the middle ({width / 2:.1f})")
     for pair, value in (qc.get("cnr") or {}).items():
