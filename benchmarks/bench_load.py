@@ -51,8 +51,8 @@ def main() -> int:
     (work / "config" / "scans.tsv").write_text("scan_id\tpath\n" + rows)
 
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--quiet", "all",
-                           "results/summary.csv"], cwd=work, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "results/summary.csv", "--cores", "2",
+                           "--quiet", "progress"], cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
         print(proc.stderr[-4000:])

@@ -81,3 +81,27 @@ def test_nan_volume_is_refused(tmp_path):
     with pytest.raises(InputError, match="NaN"):
         segment_volume(tmp_path / "nan.tif", tmp_path / "out.tif", "otsu")
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_model_file_cannot_run_code(tmp_path):
+    """A random-forest model file whose pickle calls os.system is refused, not executed."""
+    import os
+    import pickle
+
+    import torch
+
+    from tomosnake.errors import InputError
+    from tomosnake.segment import load_model
+    from tomosnake.segment.modelfile import FORMAT, VERSION
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    d = {"format": FORMAT, "version": VERSION, "kind": "rf", "phase_names": ["a", "b"],
+         "label_values": [0, 1], "normalisation": {"low": 1.0, "high": 99.0}, "context": 0,
+         "arch": {}, "training": {}, "forest": pickle.dumps(Evil())}
+    torch.save(d, tmp_path / "evil.pt")
+    with pytest.raises(InputError, match="not allowed"):
+        load_model(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()

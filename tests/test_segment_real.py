@@ -44,7 +44,7 @@ def test_multi_otsu_on_real_slices(held_out):
 @pytest.mark.slow
 def test_unet_short_schedule_on_unseen_acquisition(held_out):
     """102 training steps: NMC is found far better than by multi-Otsu (0.615); CBD/pore stay
-    hard across acquisitions (benchmarks/results/segment.md has the full run)."""
+    hard across acquisitions (benchmarks/RESULTS.md has the full run)."""
     train, tmp, truth = held_out
     model = train_model([train], tmp / "m.pt", phases=PHASES, epochs=6, threads=2, seed=0)
     assert model.phases == PHASES and model.training["slices"] == len(TRAIN)

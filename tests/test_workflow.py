@@ -35,7 +35,11 @@ TINY_CONFIG = {
     "segment": {"method": "otsu", "chunks": 2},
     "morph": {"metrics": ["fractions", "surface"]},
 }
-SHEET = "scan_id\tpath\tformat\nscanA\tresources/sim/a.h5\tdxchange\nscanB\tresources/sim/b.h5\tdxchange\n"
+SHEET = (
+    "scan_id\tpath\tformat\n"
+    "scanA\tresources/sim/a.h5\tdxchange\n"
+    "scanB\tresources/sim/b.h5\tdxchange\n"
+)
 TARGETS = ["results/summary.csv"]
 
 
@@ -46,7 +50,8 @@ def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
         cwd=workdir, capture_output=True, text=True, timeout=900,
     )
     if check and proc.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{tail}")
     return proc
 
 

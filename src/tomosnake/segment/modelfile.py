@@ -4,7 +4,8 @@ A model file (``torch.save`` of a plain dict, loaded with ``weights_only=True``)
 carries ``format``/``version``, ``kind`` ("unet" or "rf"), the classes (label
 values in class-index order and their phase names), the intensity normalisation,
 the network architecture, the z-context and the training settings. Random-forest
-files hold a pickled scikit-learn estimator: load only model files you trust.
+files hold a pickled scikit-learn estimator, unpickled with an allow-list (scikit-learn
+and numpy classes only), so a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ class SegmentModel:
         return Path(path)
 
 
+class _ForestUnpickler(pickle.Unpickler):
+    """Unpickles a scikit-learn forest and nothing else: a model file is data, so any
+    global outside scikit-learn and numpy (``os.system``, ``builtins.eval``...) is refused."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+        if module.split(".")[0] in {"sklearn", "numpy"}:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"model file refers to {module}.{name}, which is not allowed")
+
+
 def load_model(path: str | Path) -> SegmentModel:
     """Read a model file written by :meth:`SegmentModel.save`; InputError if it is not one."""
     from tomosnake.segment.unet import UNet
@@ -103,7 +114,7 @@ def load_model(path: str | Path) -> SegmentModel:
             net.load_state_dict(d["state_dict"])
             model.network = net.eval()
         elif model.kind == "rf":
-            model.forest = pickle.loads(d["forest"])
+            model.forest = _ForestUnpickler(io.BytesIO(d["forest"])).load()
         else:
             raise ValueError(f"unknown model kind {model.kind!r}")
     except Exception as exc:
