@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -11,16 +10,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tomosnake.verify import fingerprint
+
 PACKAGES = ("tomosnake", "numpy", "scipy", "scikit-image", "zarr", "h5py", "torch", "snakemake")
 
 
 def sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a small file's bytes (the config and scan sheet)."""
+    return fingerprint(path)["sha256"]
 
 
 def git_commit(repo: str | os.PathLike[str] = ".") -> str | None:

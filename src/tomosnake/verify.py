@@ -18,7 +18,7 @@ import argparse
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,16 +64,6 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def input_record(inputs: Iterable[str | os.PathLike[str]]) -> dict[str, dict[str, Any]]:
     """``{path: fingerprint}`` for the given inputs (paths as given, relative stays relative)."""
     return {str(p): fingerprint(p) for p in inputs}
-
-
-def record_inputs(output: str | os.PathLike[str], inputs: Mapping[str, Any]) -> None:
-    """Store an input record in a finished zarr output's attributes.
-
-    Only the small ``zarr.json`` changes; callers record before the final rename
-    (on the temporary path) when they can.
-    """
-    root = zarr.open(store=str(output), mode="r+")
-    root.attrs["inputs"] = dict(inputs)
 
 
 @dataclass
