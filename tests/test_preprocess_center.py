@@ -7,7 +7,10 @@ sino[:, n-1-j]``, has its centre at n/2 (not (n-1)/2).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+import phantoms
 import pytest
 import tifffile
 from scipy import ndimage
@@ -28,18 +31,7 @@ DISCS = [(0.0, 0.0, 60.0, 1.0), (25.0, -10.0, 15.0, 2.0), (-30.0, 20.0, 10.0, -0
          (5.0, 35.0, 8.0, 1.5), (-12.0, -40.0, 6.0, 3.0)]
 
 
-def disc_sinogram(theta: np.ndarray, n: int, center: float, sub: int = 8) -> np.ndarray:
-    """Exact (pixel-integrated) sinogram of DISCS; column j spans [j, j+1), axis at ``center``.
-
-    The ray through detector position u (u = j + 0.5 at the middle of column j) is
-    x cos(theta) + y sin(theta) = u - center, the geometry of tomosnake.recon and tomopy.
-    """
-    u = (np.arange(n * sub) + 0.5) / sub - center
-    out = np.zeros((len(theta), n * sub))
-    for x0, y0, r, mu in DISCS:
-        s0 = x0 * np.cos(theta) + y0 * np.sin(theta)
-        out += mu * 2 * np.sqrt(np.clip(r**2 - (u[None, :] - s0[:, None]) ** 2, 0, None))
-    return out.reshape(len(theta), n, sub).mean(-1)
+disc_sinogram = partial(phantoms.disc_sinogram, discs=DISCS, sub=8)
 
 
 TH180 = np.linspace(0, np.pi, 180, endpoint=False)

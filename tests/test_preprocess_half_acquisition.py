@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+import phantoms
 import pytest
 
 from tomosnake.errors import InputError
@@ -12,14 +15,7 @@ DISCS = [(0.0, 0.0, 90.0, 0.2), (30.0, -20.0, 20.0, 0.5), (-50.0, 35.0, 12.0, 0.
          (60.0, 40.0, 9.0, 0.6)]
 
 
-def disc_sinogram(theta, n, center, sub=8):
-    """Pixel-integrated sinogram; column j spans [j, j+1), rotation axis at ``center``."""
-    u = (np.arange(n * sub) + 0.5) / sub - center
-    out = np.zeros((len(theta), n * sub))
-    for x0, y0, r, mu in DISCS:
-        s0 = x0 * np.cos(theta) + y0 * np.sin(theta)
-        out += mu * 2 * np.sqrt(np.clip(r**2 - (u[None, :] - s0[:, None]) ** 2, 0, None))
-    return out.reshape(len(theta), n, sub).mean(-1)
+disc_sinogram = partial(phantoms.disc_sinogram, discs=DISCS, sub=8)
 
 
 TH360 = np.linspace(0, 2 * np.pi, 360, endpoint=False)

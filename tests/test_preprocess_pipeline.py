@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+import phantoms
 import pytest
 import tifffile
 
@@ -14,14 +17,7 @@ DISCS = [(0.0, 0.0, 50.0, 0.01), (20.0, -10.0, 12.0, 0.03), (-25.0, 15.0, 8.0, 0
          (5.0, 30.0, 6.0, 0.05)]
 
 
-def disc_sinogram(theta, n, center, sub=4):
-    """Pixel-integrated line integrals; column j spans [j, j+1), rotation axis at ``center``."""
-    u = (np.arange(n * sub) + 0.5) / sub - center
-    out = np.zeros((len(theta), n * sub))
-    for x0, y0, r, mu in DISCS:
-        s0 = x0 * np.cos(theta) + y0 * np.sin(theta)
-        out += mu * 2 * np.sqrt(np.clip(r**2 - (u[None, :] - s0[:, None]) ** 2, 0, None))
-    return out.reshape(len(theta), n, sub).mean(-1)
+disc_sinogram = partial(phantoms.disc_sinogram, discs=DISCS, sub=4)
 
 
 def raw_scan(theta, n=128, nz=4, center=67.3, seed=0, stripes=True):
