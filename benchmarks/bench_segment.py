@@ -5,9 +5,13 @@
    IoU for the U-Net, the random forest (ilastik-style) and multi-Otsu (skimage).
 2. Inference throughput (voxels/s) and peak memory (VmHWM of a fresh process)
    of segment_volume on a synthetic (n, n, n) float32 zarr volume, chunk by chunk.
+3. With --label-study: how consistent the hand labels are, which bounds any hold-out
+   score: each acquisition's labels against their own median filter, the share of
+   non-NMC pixels labelled pore per grey level, and train/test splits inside one
+   acquisition (same annotator, same contrast).
 
     python benchmarks/bench_segment.py [--holdout A B C] [--epochs 40] [--size 256]
-        [--skip-accuracy] [--skip-throughput]
+        [--width 16 --depth 3] [--skip-accuracy] [--skip-throughput] [--label-study]
 
 Timings on a 2-core CPU use torch.set_num_threads(2).
 """
@@ -41,49 +45,101 @@ PHASES = {"nmc": 0, "cbd": 1, "pore": 2}
 DARK_TO_BRIGHT = {"pore": 2, "cbd": 1, "nmc": 0}
 
 
-def _link_training_folder(root: Path, holdout: str) -> Path:
-    folder = root / f"train_without_{holdout}"
+def _link_folder(folder: Path, numbers: list[int]) -> Path:
     folder.mkdir()
-    for name, numbers in ACQUISITIONS.items():
-        if name == holdout:
-            continue
-        for n in numbers:
-            for suffix in ("", "_label"):
-                os.symlink(DATA / f"{n}{suffix}.tif", folder / f"{n}{suffix}.tif")
+    for n in numbers:
+        for suffix in ("", "_label"):
+            os.symlink(DATA / f"{n}{suffix}.tif", folder / f"{n}{suffix}.tif")
     return folder
+
+
+def _link_training_folder(root: Path, holdout: str) -> Path:
+    numbers = [n for name, ns in ACQUISITIONS.items() if name != holdout for n in ns]
+    return _link_folder(root / f"train_without_{holdout}", numbers)
 
 
 def _fmt(iou: dict[str, float]) -> str:
     return " ".join(f"{iou[k]:.3f}" for k in ("nmc", "cbd", "pore", "mean"))
 
 
-def accuracy(holdouts: list[str], epochs: int, root: Path) -> list[dict]:
+def _train_and_score(
+    name: str, train: Path, test: list[int], root: Path, methods: tuple[str, ...], net: dict
+) -> list[dict]:
+    """Train each method on the folder ``train``, segment the whole slices ``test``, score."""
+    grey = np.stack([tifffile.imread(DATA / f"{n}.tif") for n in test])
+    truth = np.stack([tifffile.imread(DATA / f"{n}_label.tif") for n in test])
+    stack = root / f"{name}.tif"
+    tifffile.imwrite(stack, grey, photometric="minisblack")
+    rows = []
+    for method in methods:
+        model = root / f"{method}_{name}.pt"
+        t0, c0 = time.perf_counter(), time.process_time()
+        if method != "otsu":
+            train_model([train], model, phases=PHASES, method=method, threads=2, seed=0, **net)
+        t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
+        out = root / f"{method}_{name}_labels.tif"
+        t0 = time.perf_counter()
+        segment_volume(stack, out, method=method,
+                       model_path=model if method != "otsu" else None,
+                       phases=DARK_TO_BRIGHT if method == "otsu" else PHASES)
+        t_pred = time.perf_counter() - t0
+        iou = iou_per_phase(tifffile.imread(out).reshape(truth.shape), truth, PHASES)
+        rows.append({"test": name, "method": method, "iou": iou,
+                     "train_s": t_train, "train_cpu_s": c_train, "predict_s": t_pred})
+        print(f"{name} {method:5s} IoU nmc/cbd/pore/mean {_fmt(iou)} "
+              f"train {t_train:6.1f} s (cpu {c_train:6.1f} s) predict {t_pred:5.1f} s",
+              flush=True)
+    return rows
+
+
+def accuracy(holdouts: list[str], root: Path, net: dict) -> list[dict]:
     rows = []
     for holdout in holdouts:
         train = _link_training_folder(root, holdout)
-        grey = np.stack([tifffile.imread(DATA / f"{n}.tif") for n in ACQUISITIONS[holdout]])
-        truth = np.stack([tifffile.imread(DATA / f"{n}_label.tif") for n in ACQUISITIONS[holdout]])
-        stack = root / f"{holdout}.tif"
-        tifffile.imwrite(stack, grey, photometric="minisblack")
-        for method in ("cnn", "rf", "otsu"):
-            model = root / f"{method}_{holdout}.pt"
-            t0, c0 = time.perf_counter(), time.process_time()
-            if method != "otsu":
-                train_model([train], model, phases=PHASES, method=method, epochs=epochs,
-                            threads=2, seed=0)
-            t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
-            out = root / f"{method}_{holdout}_labels.tif"
-            t0 = time.perf_counter()
-            segment_volume(stack, out, method=method,
-                           model_path=model if method != "otsu" else None,
-                           phases=DARK_TO_BRIGHT if method == "otsu" else PHASES)
-            t_pred = time.perf_counter() - t0
-            iou = iou_per_phase(tifffile.imread(out).reshape(truth.shape), truth, PHASES)
-            rows.append({"holdout": holdout, "method": method, "iou": iou,
-                         "train_s": t_train, "train_cpu_s": c_train, "predict_s": t_pred})
-            print(f"held out {holdout} {method:5s} IoU nmc/cbd/pore/mean {_fmt(iou)} "
-                  f"train {t_train:6.1f} s (cpu {c_train:6.1f} s) predict {t_pred:5.1f} s",
-                  flush=True)
+        rows += _train_and_score(f"held-out {holdout}", train, ACQUISITIONS[holdout], root,
+                                 ("cnn", "rf", "otsu"), net)
+    return rows
+
+
+def label_study(root: Path, net: dict) -> list[dict]:
+    """Bounds set by the labels themselves (no model can score above what they agree on)."""
+    from scipy import ndimage
+
+    from tomosnake.segment import Normalisation
+    from tomosnake.segment.normalise import apply
+
+    rows = []
+    edges = np.arange(0.0, 0.61, 0.1)
+    print("\nlabels vs their own median filter (IoU nmc/cbd/pore/mean); "
+          "share of non-NMC pixels labelled pore per normalised grey bin "
+          + " ".join(f"[{e:.1f},{e + 0.1:.1f})" for e in edges))
+    for name, numbers in ACQUISITIONS.items():
+        greys = [tifffile.imread(DATA / f"{n}.tif") for n in numbers]
+        labels = [tifffile.imread(DATA / f"{n}_label.tif") for n in numbers]
+        lo, hi = Normalisation().measure(greys)
+        truth = np.concatenate([lab.ravel() for lab in labels])
+        row = {"acquisition": name}
+        for size in (3, 5):
+            smooth = np.concatenate([ndimage.median_filter(lab, size).ravel() for lab in labels])
+            row[f"median{size}"] = iou_per_phase(smooth, truth, PHASES)
+        grey = np.concatenate([apply(g, lo, hi).ravel() for g in greys])
+        other = truth != PHASES["nmc"]
+        share = []
+        for e in edges:
+            pick = other & (grey >= e) & (grey < e + 0.1)
+            share.append(float(np.mean(truth[pick] == PHASES["pore"])) if pick.sum() > 500
+                          else float("nan"))
+        row["pore_share_by_grey"] = share
+        rows.append(row)
+        print(f"{name}: median 3x3 {_fmt(row['median3'])} | 5x5 {_fmt(row['median5'])} | "
+              "pore share " + " ".join(f"{v:.2f}" for v in share), flush=True)
+    print("\ninside one acquisition: train on the even-numbered slices, test on the others")
+    for name in ("A", "B"):
+        numbers = ACQUISITIONS[name]
+        train = _link_folder(root / f"within_{name}", numbers[0::2])
+        for r in _train_and_score(f"within {name}", train, numbers[1::2], root, ("cnn", "rf"),
+                                  net):
+            rows.append(r)
     return rows
 
 
@@ -145,22 +201,32 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--holdout", nargs="+", default=["A", "B", "C"], choices=list(ACQUISITIONS))
     p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--width", type=int, default=16, help="U-Net channels at full resolution")
+    p.add_argument("--depth", type=int, default=3, help="U-Net poolings")
     p.add_argument("--size", type=int, default=256, help="throughput volume edge (voxels)")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--label-study", action="store_true",
+                   help="also measure how consistent the real labels are")
     p.add_argument("--json", help="write all rows to this JSON file")
     args = p.parse_args()
     torch.set_num_threads(2)
     rows: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        net = {"epochs": args.epochs, "width": args.width, "depth": args.depth}
         if not args.skip_accuracy:
-            rows["accuracy"] = accuracy(args.holdout, args.epochs, root)
-            print("\n| held out | method | NMC | CBD | pore | mean IoU | train s (cpu s) |")
+            rows["accuracy"] = accuracy(args.holdout, root, net)
+        if args.label_study:
+            rows["label_study"] = label_study(root, net)
+        scored = [r for r in rows.get("accuracy", []) + rows.get("label_study", [])
+                  if "iou" in r]
+        if scored:
+            print("\n| test slices | method | NMC | CBD | pore | mean IoU | train s (cpu s) |")
             print("|---|---|---|---|---|---|---|")
-            for r in rows["accuracy"]:
+            for r in scored:
                 i = r["iou"]
-                print(f"| {r['holdout']} | {r['method']} | {i['nmc']:.3f} | {i['cbd']:.3f} | "
+                print(f"| {r['test']} | {r['method']} | {i['nmc']:.3f} | {i['cbd']:.3f} | "
                       f"{i['pore']:.3f} | {i['mean']:.3f} | {r['train_s']:.0f} "
                       f"({r['train_cpu_s']:.0f}) |")
         if not args.skip_throughput:

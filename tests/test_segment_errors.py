@@ -105,3 +105,26 @@ def test_model_file_cannot_run_code(tmp_path):
     with pytest.raises(InputError, match="not allowed"):
         load_model(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_slice_with_swapped_labels_is_warned_and_recorded(tmp_path, caplog):
+    """Slice 3 of four has classes 1 and 2 swapped: the grey order betrays it."""
+    swapped = {3}
+    d = tmp_path / "d"
+    d.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        lab = (rng.random((32, 32)) * 3).astype(np.uint8)
+        grey = lab.astype(np.float32) + rng.normal(0, 0.1, lab.shape).astype(np.float32)
+        if i in swapped:
+            lab = np.choose(lab, [0, 2, 1]).astype(np.uint8)
+        tifffile.imwrite(d / f"{i}.tif", grey)
+        tifffile.imwrite(d / f"{i}_label.tif", lab)
+    model = train_model([d], tmp_path / "m.pt", method="rf", threads=1)
+    warnings = model.training["label_warnings"]
+    assert len(warnings) == 1 and "3_label.tif: phase 'class_1' is brighter than 'class_2'" in (
+        warnings[0]
+    )
+    assert any("3_label.tif" in r.message for r in caplog.records)
+    means = load_model(tmp_path / "m.pt").training["label_grey_means"]
+    assert len(means) == 4 and means[3][1] > means[3][2] and means[0][1] < means[0][2]

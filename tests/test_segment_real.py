@@ -51,3 +51,17 @@ def test_unet_short_schedule_on_unseen_acquisition(held_out):
     segment_volume(tmp / "test.tif", tmp / "cnn.tif", "cnn", tmp / "m.pt", phases=PHASES)
     iou = iou_per_phase(tifffile.imread(tmp / "cnn.tif"), truth, PHASES)
     assert iou["nmc"] >= 0.8 and iou["mean"] >= 0.45, iou
+
+
+def test_slices_whose_phase_order_is_reversed_are_reported(shared_data):
+    """Two of the 15 hand-labelled slices mark pore brighter than CBD, unlike the other 13."""
+    from tomosnake.segment.data import check_label_order, load_segmentpy, to_targets
+    from tomosnake.segment.normalise import Normalisation
+
+    raw = load_segmentpy(shared_data / "segmentpy_nmc", Normalisation(), None)
+    items = [(img, to_targets(lab, list(PHASES.values()), None), src) for img, lab, src in raw]
+    means, warnings = check_label_order(items, list(PHASES), 0)
+    assert len(means) == 15 and all(m[0] > max(m[1], m[2]) for m in means)  # NMC brightest
+    flagged = sorted(w.split("/")[-1].split("_")[0] for w in warnings)
+    assert flagged == ["1", "1501"], warnings
+    assert all("'pore' is brighter than 'cbd'" in w for w in warnings)

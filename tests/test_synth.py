@@ -109,6 +109,15 @@ def test_bad_spec_is_a_clear_error():
         make_spec(shape=(4, 64, 64))
 
 
+def test_photons_that_would_saturate_the_detector_are_refused():
+    from tomosnake.errors import ConfigError
+
+    scan, _ = simulate_scan(ScanSpec(phantom=SMALL, n_angles=20, photons=50000))
+    assert scan.flat.max() < 65535  # the largest allowed dose stays below saturation
+    with pytest.raises(ConfigError, match="saturates the 16-bit detector"):
+        simulate_scan(ScanSpec(phantom=SMALL, n_angles=20, photons=60000))
+
+
 @pytest.mark.parametrize("fmt,name", [("dxchange", "scan.h5"), ("tiff", "scan_tiff")])
 def test_cli_writes_beamline_formats_with_truth(tmp_path, fmt, name):
     out = tmp_path / name

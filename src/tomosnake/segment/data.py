@@ -7,6 +7,7 @@ per acquisition, and whose labels are class indices (0..K-1, -1 = unlabelled).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import tifffile
 from tomosnake.errors import InputError
 from tomosnake.io import open_volume
 from tomosnake.segment.normalise import Normalisation, apply
+
+log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -1
 #: the workflow's phase codes, dark to bright
@@ -145,3 +148,58 @@ def open_pair(spec: str) -> tuple[object, object, str]:
     if not labels:
         raise InputError(f"{spec}: expected 'GREY,LABELS' (two volume paths separated by a comma)")
     return open_volume(grey), open_volume(labels), grey
+
+
+#: normalised grey units by which a slice's phase order may be reversed before a warning
+ORDER_TOLERANCE = 0.02
+
+
+def label_grey_means(
+    items: list[tuple[np.ndarray, np.ndarray, str]], n_classes: int, context: int
+) -> list[list[float | None]]:
+    """Mean normalised grey value of each class in each training slice (None if absent).
+
+    ``items`` are (normalised context stack (2c+1, y, x), class indices (y, x), source).
+    """
+    out = []
+    for img, target, _ in items:
+        plane = img[context]
+        out.append([
+            float(plane[target == k].mean()) if np.any(target == k) else None
+            for k in range(n_classes)
+        ])
+    return out
+
+
+def check_label_order(
+    items: list[tuple[np.ndarray, np.ndarray, str]], names: list[str], context: int
+) -> tuple[list[list[float | None]], list[str]]:
+    """Per-slice class grey means and warnings for slices whose phase order is reversed.
+
+    The expected order of two classes is the one most training slices show; a slice
+    whose mean grey values put them the other way round by more than
+    ``ORDER_TOLERANCE`` (normalised units) is reported: such labels are often
+    swapped or drawn by a different convention, and they teach the model a rule the
+    other slices contradict.
+    """
+    means = label_grey_means(items, len(names), context)
+    warnings = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            pairs = [(m[i], m[j]) for m in means if m[i] is not None and m[j] is not None]
+            if len(pairs) < 3:
+                continue
+            i_brighter = sum(a > b for a, b in pairs) * 2 > len(pairs)
+            for m, (_, _, src) in zip(means, items, strict=True):
+                if m[i] is None or m[j] is None:
+                    continue
+                hi, lo = (i, j) if i_brighter else (j, i)
+                if m[lo] - m[hi] > ORDER_TOLERANCE:
+                    warnings.append(
+                        f"{src}: phase {names[lo]!r} is brighter than {names[hi]!r} "
+                        f"({m[lo]:.2f} vs {m[hi]:.2f}, normalised grey), the reverse of most "
+                        "training slices; check its label values"
+                    )
+    for w in warnings:
+        log.warning(w)
+    return means, warnings

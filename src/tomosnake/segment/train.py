@@ -26,6 +26,7 @@ from tomosnake.progress import track
 from tomosnake.segment.data import (
     CANONICAL_PHASES,
     IGNORE_INDEX,
+    check_label_order,
     check_label_values,
     labelled_planes,
     load_segmentpy,
@@ -233,11 +234,17 @@ def _train(
     phases = _resolve_phases(raw, phases, ignore_value)
     values = list(phases.values())
     items = [(img, to_targets(lab, values, ignore_value)) for img, lab, _ in raw]
+    means, order_warnings = check_label_order(
+        [(img, t, src) for (img, t), (_, _, src) in zip(items, raw, strict=True)],
+        list(phases), context,
+    )
     training = {
         "sources": sources,
         "slices": len(items),
         "ignore_value": ignore_value,
         "method": method,
+        "label_grey_means": means,
+        "label_warnings": order_warnings,
     }
     model = SegmentModel(
         kind="unet" if method == "cnn" else "rf",

@@ -156,6 +156,12 @@ def simulate_scan(spec: ScanSpec = ScanSpec()) -> tuple[RawScan, dict[str, Any]]
     beam = spec.photons * (1.0 - 0.25 * xx**2) * (1.0 - 0.1 * zz**2)
     gain = 1.0 + 0.02 * rng.standard_normal((nz, n_det))
     open_beam = (beam * gain).astype(np.float32)
+    brightest = float(open_beam.max()) * 1.08 + spec.dark_level + 5 * np.sqrt(open_beam.max())
+    if brightest >= 65535:
+        raise ConfigError(
+            f"simulate photons {spec.photons:g}: flat-field counts reach ~{brightest:.0f}, "
+            "which saturates the 16-bit detector (65535); use at most about 50000"
+        )
 
     def detector(expected: np.ndarray) -> np.ndarray:
         noisy = rng.poisson(np.maximum(expected, 0)).astype(np.float32)
