@@ -32,13 +32,15 @@ TINY_CONFIG = {
     },
     "preprocess": {"rings": "sort"},
     "recon": {"slabs": 2, "crop": 40},
-    "segment": {"method": "otsu", "chunks": 2},
+    "segment": {"method": "otsu", "chunks": 2, "train_scans": ["scanA"], "train_slices": [2, 6, 10],
+                "epochs": 10},
     "morph": {"metrics": ["fractions", "surface"]},
 }
+# scanB is segmented by the CNN trained on scanA's ground truth; scanA by multi-Otsu
 SHEET = (
-    "scan_id\tpath\tformat\n"
-    "scanA\tresources/sim/a.h5\tdxchange\n"
-    "scanB\tresources/sim/b.h5\tdxchange\n"
+    "scan_id\tpath\tformat\tsegment.method\n"
+    "scanA\tresources/sim/a.h5\tdxchange\totsu\n"
+    "scanB\tresources/sim/b.h5\tdxchange\tcnn\n"
 )
 TARGETS = ["results/summary.csv"]
 
@@ -106,16 +108,15 @@ def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
     sheet = beamtime / "config" / "scans.tsv"
     original = sheet.read_text()
     try:
-        sheet.write_text(original.replace("\tformat\n", "\tformat\trecon.filter\n")
-                         .replace("dxchange\nscanB", "dxchange\thann\nscanB")
-                         .rstrip("\n") + "\t\n")
+        sheet.write_text(original.replace("method\n", "method\trecon.filter\n")
+                         .replace("otsu\n", "otsu\t\n").replace("cnn\n", "cnn\thann\n"))
         jobs = planned(beamtime)
     finally:
         sheet.write_text(original)
     scans = {scan for _, scan in jobs if scan}
-    assert scans == {"scanA"}
-    assert ("recon_slab", "scanA") in jobs and ("ingest", "scanA") not in jobs
-    assert ("preprocess", "scanA") not in jobs
+    assert scans == {"scanB"}
+    assert ("recon_slab", "scanB") in jobs and ("ingest", "scanB") not in jobs
+    assert ("preprocess", "scanB") not in jobs
     assert {rule for rule, scan in jobs if not scan} == {"summary"}
 
 
@@ -136,12 +137,40 @@ def test_adding_a_scan_runs_only_the_new_scan(beamtime):
     sheet = beamtime / "config" / "scans.tsv"
     original = sheet.read_text()
     try:
-        sheet.write_text(original + "scanC\tresources/sim/c.h5\tdxchange\n")
+        sheet.write_text(original + "scanC\tresources/sim/c.h5\tdxchange\totsu\n")
         jobs = planned(beamtime)
     finally:
         sheet.write_text(original)
     assert {scan for _, scan in jobs if scan} == {"scanC", "c"}
     assert ("simulate_dxchange", "c") in jobs and ("recon_slab", "scanC") in jobs
+
+
+CNN_CHAIN = {("segment_chunk", "scanB"), ("segment_merge", "scanB"), ("truth_check", "scanB"),
+             ("morphology", "scanB"), ("summary", "")}
+
+
+def test_a_new_model_reruns_only_the_cnn_segmentation_and_what_follows(beamtime):
+    model = beamtime / "results" / "models" / "segment.pt"
+    before = model.stat()
+    try:
+        os.utime(model, (before.st_atime, before.st_mtime + 60))  # a replaced model file
+        jobs = planned(beamtime)
+    finally:
+        os.utime(model, (before.st_atime, before.st_mtime))
+    assert jobs == CNN_CHAIN
+
+
+def test_a_training_setting_retrains_and_leaves_the_otsu_scan_alone(beamtime):
+    cfg_path = beamtime / "config" / "config.yaml"
+    original = cfg_path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["segment"]["epochs"] = 11
+    try:
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        jobs = planned(beamtime)
+    finally:
+        cfg_path.write_text(original)
+    assert jobs == CNN_CHAIN | {("train_segmenter", "")}
 
 
 def test_editing_a_stage_script_reruns_that_stage_and_what_follows(beamtime):

@@ -61,6 +61,13 @@ def stage_params(stage):
     return params
 
 
+def segment_params(wildcards):
+    """What a segmentation chunk uses (rerun trigger 'params'); the training settings reach
+    CNN scans through the model file, so changing them leaves other scans alone."""
+    seg = SETTINGS[wildcards.scan]["segment"]
+    return {"method": seg["method"], "chunks": seg["chunks"]}
+
+
 def n_slabs(scan, stage):
     return SETTINGS[scan][stage]["slabs" if stage == "recon" else "chunks"]
 

@@ -30,7 +30,7 @@ rule segment_chunk:
     output:
         temp(directory("results/{scan}/labels.slabs/{slab}.zarr")),
     params:
-        seg=stage_params("segment"),
+        seg=segment_params,
     log:
         "logs/segment/{scan}.{slab}.log",
     benchmark:
