@@ -36,10 +36,11 @@ TINY_CONFIG = {
                 "epochs": 10},
     "morph": {"metrics": ["fractions", "surface"]},
 }
-# scanB is segmented by the CNN trained on scanA's ground truth; scanA by multi-Otsu
+# both scans are segmented by models trained on scanA's ground truth: A by the random
+# forest, B by the CNN
 SHEET = (
     "scan_id\tpath\tformat\tsegment.method\n"
-    "scanA\tresources/sim/a.h5\tdxchange\totsu\n"
+    "scanA\tresources/sim/a.h5\tdxchange\trf\n"
     "scanB\tresources/sim/b.h5\tdxchange\tcnn\n"
 )
 TARGETS = ["results/summary.csv"]
@@ -95,6 +96,8 @@ def test_full_run_produces_contracted_outputs(beamtime):
         truth = json.loads((beamtime / "results" / scan / "truth_check.json").read_text())
         assert abs(truth["center_error_px"]) < 0.5
         assert truth["mean_iou"] > 0.5
+    models = sorted(p.name for p in (beamtime / "results" / "models").iterdir())
+    assert models == ["segment_cnn.pt", "segment_rf.pt"]
     rows = (beamtime / "results" / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("scan_id") and len(rows) == 3
     assert not list((beamtime / "results").glob("*/recon.slabs/*.zarr"))  # temp() slabs removed
@@ -109,7 +112,7 @@ def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
     original = sheet.read_text()
     try:
         sheet.write_text(original.replace("method\n", "method\trecon.filter\n")
-                         .replace("otsu\n", "otsu\t\n").replace("cnn\n", "cnn\thann\n"))
+                         .replace("rf\n", "rf\t\n").replace("cnn\n", "cnn\thann\n"))
         jobs = planned(beamtime)
     finally:
         sheet.write_text(original)
@@ -150,7 +153,7 @@ CNN_CHAIN = {("segment_chunk", "scanB"), ("segment_merge", "scanB"), ("truth_che
 
 
 def test_a_new_model_reruns_only_the_cnn_segmentation_and_what_follows(beamtime):
-    model = beamtime / "results" / "models" / "segment.pt"
+    model = beamtime / "results" / "models" / "segment_cnn.pt"
     before = model.stat()
     try:
         os.utime(model, (before.st_atime, before.st_mtime + 60))  # a replaced model file
@@ -160,7 +163,7 @@ def test_a_new_model_reruns_only_the_cnn_segmentation_and_what_follows(beamtime)
     assert jobs == CNN_CHAIN
 
 
-def test_a_training_setting_retrains_and_leaves_the_otsu_scan_alone(beamtime):
+def test_cnn_epochs_retrain_only_the_cnn_and_leave_the_forest_scan_alone(beamtime):
     cfg_path = beamtime / "config" / "config.yaml"
     original = cfg_path.read_text()
     cfg = yaml.safe_load(original)

@@ -116,8 +116,17 @@ def dry_run(tmp_path: Path, config: dict, sheet: str, *targets: str):
         (GOOD_CONFIG, "scan_id\tpath\n../evil\tx.h5\n", (), "../evil"),
         (GOOD_CONFIG, "scan_id\tpath\nscanA\t/no/such/scan.h5\n", (), "/no/such/scan.h5"),
         (GOOD_CONFIG, GOOD_SHEET, ("results/nosuch/recon.zarr",), "results/nosuch/recon.zarr"),
+        ({**GOOD_CONFIG, "segment": {"train_scans": ["scanZ"]}}, GOOD_SHEET, (),
+         "segment.train_scans ['scanZ']: not in the scan sheet"),
+        ({**GOOD_CONFIG, "segment": {"train_scans": ["real"]}},
+         GOOD_SHEET + "real\tdata/real.nxs\tnexus\n", (),
+         "segment.train_scans ['real']: no ground truth to train on"),
+        (GOOD_CONFIG, GOOD_SHEET.replace("scan_id\tpath\tformat", "scan_id\tpath\tformat\t"
+                                         "segment.method").replace("dxchange\n", "dxchange\tcnn\n"),
+         (), "use segment.method cnn/rf, which needs a trained model"),
     ],
-    ids=["config", "sheet", "missing-raw", "unknown-scan"],
+    ids=["config", "sheet", "missing-raw", "unknown-scan", "train-scan-unknown",
+         "train-scan-real", "model-without-training"],
 )
 def test_snakemake_stops_with_the_message(tmp_path, config, sheet, targets, expect):
     proc = dry_run(tmp_path, config, sheet, *targets)

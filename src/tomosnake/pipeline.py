@@ -99,9 +99,10 @@ def merge_slabs(
 
 def train_segmenter(
     recons: Sequence[PathLike], truths: Sequence[PathLike], out: PathLike,
-    slices: Sequence[int], epochs: int,
+    slices: Sequence[int], epochs: int | None, method: str = "cnn",
 ) -> Path:
-    """Train the CNN on a few ground-truth slices of simulated scans."""
+    """Train the CNN (or, ``method="rf"``, the random forest) on a few ground-truth slices
+    of simulated scans; ``epochs`` is used by the CNN only."""
     from tomosnake.segment import train_from_volume
 
     vols, labs, phases = [], [], {}
@@ -115,8 +116,9 @@ def train_segmenter(
         ok = [z for z in slices if z < vol.shape[0]]
         vols.append(np.asarray(vol.get_orthogonal_selection((ok,))))
         labs.append(np.asarray(truth.get_orthogonal_selection((ok,))))
-    return train_from_volume(np.concatenate(vols), np.concatenate(labs), out, epochs=epochs,
-                             patch=64, ignore_value=None, phases=phases)
+    train_from_volume(np.concatenate(vols), np.concatenate(labs), out, method=method,
+                      epochs=epochs or 1, patch=64, ignore_value=None, phases=phases)
+    return Path(out)
 
 
 def segment_chunk(

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the library of this checkout
 
-from tomosnake.scansheet import read_scan_sheet, scan_settings
+from tomosnake.scansheet import read_scan_sheet, scan_settings, training_scans
 
 SCHEMA_DIR = Path(workflow.basedir) / "workflow" / "schemas"
 SIM_PATTERN = re.compile(r"^resources/sim/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?P<tiff>_tiff)?(\.h5)?$")
@@ -52,6 +52,9 @@ def simulated_scans():
     return [s for s, row in SCANS.items() if sim_name(row["path"])]
 
 
+TRAIN_SCANS = training_scans(config, SCANS, SETTINGS, set(simulated_scans()))
+
+
 def stage_params(stage):
     """Input function: this scan's settings of one stage (rerun trigger 'params')."""
 
@@ -84,8 +87,9 @@ def label_slabs(wildcards):
 
 def segment_inputs(wildcards):
     inputs = {"recon": f"results/{wildcards.scan}/recon.zarr"}
-    if SETTINGS[wildcards.scan]["segment"]["method"] == "cnn":
-        inputs["model"] = "results/models/segment.pt"
+    method = SETTINGS[wildcards.scan]["segment"]["method"]
+    if method != "otsu":
+        inputs["model"] = f"results/models/segment_{method}.pt"
     return inputs
 
 

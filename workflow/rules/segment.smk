@@ -1,23 +1,50 @@
-# Segmentation: CNN trained on ground-truth slices (or classical baselines), fanned out over z.
+# Segmentation: a CNN or random forest trained on ground-truth slices of simulated scans (or
+# multi-Otsu, no training), fanned out over z.
 
 
 rule train_segmenter:
+    """The U-Net (CNN): asks for a GPU in profiles/slurm-gpu, runs on the CPU without one."""
     input:
-        recon=expand("results/{scan}/recon.zarr", scan=config["segment"]["train_scans"]),
-        truth=[truth_of(s) for s in config["segment"]["train_scans"]],
+        recon=expand("results/{scan}/recon.zarr", scan=TRAIN_SCANS),
+        truth=[truth_of(s) for s in TRAIN_SCANS],
     output:
-        "results/models/segment.pt",
+        "results/models/segment_cnn.pt",
     params:
+        method="cnn",
         slices=config["segment"]["train_slices"],
         epochs=config["segment"]["epochs"],
     log:
-        "logs/segment/train.log",
+        "logs/segment/train_cnn.log",
     benchmark:
-        "results/benchmarks/train_segmenter/train.tsv"
+        "results/benchmarks/train_segmenter/cnn.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=120,
+    conda:
+        "../../envs/segment.yaml"
+    script:
+        "../scripts/train_segmenter.py"
+
+
+rule train_forest:
+    """The random forest (CPU only); the CNN's epochs do not touch it."""
+    input:
+        recon=expand("results/{scan}/recon.zarr", scan=TRAIN_SCANS),
+        truth=[truth_of(s) for s in TRAIN_SCANS],
+    output:
+        "results/models/segment_rf.pt",
+    params:
+        method="rf",
+        slices=config["segment"]["train_slices"],
+    log:
+        "logs/segment/train_rf.log",
+    benchmark:
+        "results/benchmarks/train_forest/rf.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=60,
     conda:
         "../../envs/segment.yaml"
     script:

@@ -1,4 +1,4 @@
-"""Snakemake: ground-truth slices of simulated scans -> CNN model file."""
+"""Snakemake: ground-truth slices of simulated scans -> CNN or random-forest model file."""
 
 import sys
 from pathlib import Path
@@ -11,4 +11,5 @@ from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
 run_script(sm, lambda: pipeline.train_segmenter(sm.input.recon, sm.input.truth, sm.output[0],
-                                                sm.params.slices, sm.params.epochs))
+                                                sm.params.slices, sm.params.get("epochs"),
+                                                method=sm.params.method))
