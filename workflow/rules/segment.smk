@@ -2,8 +2,8 @@
 # multi-Otsu, no training), fanned out over z.
 
 
+# The U-Net (CNN): asks for a GPU in profiles/slurm-gpu, runs on the CPU without one.
 rule train_segmenter:
-    """The U-Net (CNN): asks for a GPU in profiles/slurm-gpu, runs on the CPU without one."""
     input:
         recon=expand("results/{scan}/recon.zarr", scan=TRAIN_SCANS),
         truth=[truth_of(s) for s in TRAIN_SCANS],
@@ -27,28 +27,21 @@ rule train_segmenter:
         "../scripts/train_segmenter.py"
 
 
-rule train_forest:
-    """The random forest (CPU only); the CNN's epochs do not touch it."""
-    input:
-        recon=expand("results/{scan}/recon.zarr", scan=TRAIN_SCANS),
-        truth=[truth_of(s) for s in TRAIN_SCANS],
+# The random forest: same inputs and script, CPU only (profiles give it no GPU); the CNN's
+# epochs are not among its params, so changing them leaves this model as it is (tested).
+use rule train_segmenter as train_forest with:
     output:
         "results/models/segment_rf.pt",
     params:
         method="rf",
-        slices=config["segment"]["train_slices"],
+        epochs=None,  # params are merged with the CNN rule's: drop its epochs
     log:
         "logs/segment/train_rf.log",
     benchmark:
         "results/benchmarks/train_forest/rf.tsv"
-    threads: 2
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=60,
-    conda:
-        "../../envs/segment.yaml"
-    script:
-        "../scripts/train_segmenter.py"
 
 
 rule segment_chunk:
