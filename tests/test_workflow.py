@@ -71,6 +71,28 @@ def planned(workdir: Path, *targets: str) -> set[tuple[str, str]]:
     return jobs
 
 
+def planned_with(workdir: Path, path: Path, change) -> set[tuple[str, str]]:
+    """Jobs a dry-run would plan with ``path``'s text replaced by ``change(text)``; the file is
+    restored afterwards."""
+    original = path.read_text()
+    try:
+        path.write_text(change(original))
+        return planned(workdir)
+    finally:
+        path.write_text(original)
+
+
+def config_with(section: str, key: str, value):
+    """A ``change`` for :func:`planned_with` that sets config[section][key] = value."""
+
+    def change(text: str) -> str:
+        cfg = yaml.safe_load(text)
+        cfg[section][key] = value
+        return yaml.safe_dump(cfg)
+
+    return change
+
+
 def make_workdir(path: Path) -> Path:
     shutil.copy(REPO / "Snakefile", path / "Snakefile")
     for folder in ("workflow", "envs"):
@@ -108,14 +130,11 @@ def test_nothing_reruns_after_a_full_run(beamtime):
 
 
 def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
-    sheet = beamtime / "config" / "scans.tsv"
-    original = sheet.read_text()
-    try:
-        sheet.write_text(original.replace("method\n", "method\trecon.filter\n")
-                         .replace("rf\n", "rf\t\n").replace("cnn\n", "cnn\thann\n"))
-        jobs = planned(beamtime)
-    finally:
-        sheet.write_text(original)
+    jobs = planned_with(
+        beamtime, beamtime / "config" / "scans.tsv",
+        lambda sheet: sheet.replace("method\n", "method\trecon.filter\n")
+        .replace("rf\n", "rf\t\n").replace("cnn\n", "cnn\thann\n"),
+    )
     scans = {scan for _, scan in jobs if scan}
     assert scans == {"scanB"}
     assert ("recon_slab", "scanB") in jobs and ("ingest", "scanB") not in jobs
@@ -124,26 +143,14 @@ def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
 
 
 def test_config_change_reruns_only_affected_step_and_below(beamtime):
-    cfg_path = beamtime / "config" / "config.yaml"
-    original = cfg_path.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["morph"]["metrics"] = ["fractions"]
-    try:
-        cfg_path.write_text(yaml.safe_dump(cfg))
-        jobs = planned(beamtime)
-    finally:
-        cfg_path.write_text(original)
+    jobs = planned_with(beamtime, beamtime / "config" / "config.yaml",
+                        config_with("morph", "metrics", ["fractions"]))
     assert jobs == {("morphology", "scanA"), ("morphology", "scanB"), ("summary", "")}
 
 
 def test_adding_a_scan_runs_only_the_new_scan(beamtime):
-    sheet = beamtime / "config" / "scans.tsv"
-    original = sheet.read_text()
-    try:
-        sheet.write_text(original + "scanC\tresources/sim/c.h5\tdxchange\totsu\n")
-        jobs = planned(beamtime)
-    finally:
-        sheet.write_text(original)
+    jobs = planned_with(beamtime, beamtime / "config" / "scans.tsv",
+                        lambda sheet: sheet + "scanC\tresources/sim/c.h5\tdxchange\totsu\n")
     assert {scan for _, scan in jobs if scan} == {"scanC", "c"}
     assert ("simulate_dxchange", "c") in jobs and ("recon_slab", "scanC") in jobs
 
@@ -164,26 +171,14 @@ def test_a_new_model_reruns_only_the_cnn_segmentation_and_what_follows(beamtime)
 
 
 def test_cnn_epochs_retrain_only_the_cnn_and_leave_the_forest_scan_alone(beamtime):
-    cfg_path = beamtime / "config" / "config.yaml"
-    original = cfg_path.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["segment"]["epochs"] = 11
-    try:
-        cfg_path.write_text(yaml.safe_dump(cfg))
-        jobs = planned(beamtime)
-    finally:
-        cfg_path.write_text(original)
+    jobs = planned_with(beamtime, beamtime / "config" / "config.yaml",
+                        config_with("segment", "epochs", 11))
     assert jobs == CNN_CHAIN | {("train_segmenter", "")}
 
 
 def test_editing_a_stage_script_reruns_that_stage_and_what_follows(beamtime):
-    script = beamtime / "workflow" / "scripts" / "segment_chunk.py"
-    original = script.read_text()
-    try:
-        script.write_text(original + "\n# an edit\n")
-        jobs = planned(beamtime)
-    finally:
-        script.write_text(original)
+    jobs = planned_with(beamtime, beamtime / "workflow" / "scripts" / "segment_chunk.py",
+                        lambda code: code + "\n# an edit\n")
     rules = {rule for rule, _ in jobs}
     assert {"segment_chunk", "segment_merge", "morphology", "summary"} <= rules
     assert not rules & {"simulate_dxchange", "ingest", "preprocess", "recon_slab", "recon_merge"}

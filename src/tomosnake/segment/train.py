@@ -233,11 +233,9 @@ def _train(
         torch.set_num_threads(threads)
     phases = _resolve_phases(raw, phases, ignore_value)
     values = list(phases.values())
-    items = [(img, to_targets(lab, values, ignore_value)) for img, lab, _ in raw]
-    means, order_warnings = check_label_order(
-        [(img, t, src) for (img, t), (_, _, src) in zip(items, raw, strict=True)],
-        list(phases), context,
-    )
+    labelled = [(img, to_targets(lab, values, ignore_value), src) for img, lab, src in raw]
+    means, order_warnings = check_label_order(labelled, list(phases), context)
+    items = [(img, target) for img, target, _ in labelled]
     training = {
         "sources": sources,
         "slices": len(items),
