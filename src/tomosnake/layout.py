@@ -1,0 +1,164 @@
+"""How a scan is cut into jobs and chunks, and what each job needs: one place for both.
+
+Everything here follows from the scan's header facts (:class:`~tomosnake.io.scaninfo.ScanInfo`)
+and the ``layout`` settings, so Snakemake knows the jobs and their resources before any
+job runs.
+
+Data flow (projections are (angle, z, x), volumes (z, y, x)):
+
+- ``ingest`` jobs read whole frames of a block of angles from the source (sources store
+  frames), normalise them (flat/dark, zingers, Paganin, -log: the projection-wise steps)
+  and write ``prep.zarr`` with chunks of ``angle_chunk`` angles x ``ROW_CHUNK`` rows x all
+  columns. Blocks are whole multiples of ``angle_chunk``, so jobs never share a chunk.
+- ``recon`` jobs each own ``slab_rows`` rows (a multiple of ``ROW_CHUNK``): they read only
+  those rows of every angle (the sinogram-wise steps: stripes, half-acquisition stitching,
+  reconstruction) and write their slices with chunks of ``ROW_CHUNK`` slices.
+- ``segment`` jobs own the same slabs of slices (plus a halo of context slices).
+- Slab and block stores are joined by hard-linking their chunk files into the final store
+  (:func:`tomosnake.io.chunkstore.link_parts`): no byte is copied.
+
+Memory and run time per job are linear models of the bytes a job holds and processes; their
+constants were measured with ``benchmarks/bench_scale.py`` (see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tomosnake.errors import ConfigError
+from tomosnake.io.scaninfo import ScanInfo
+
+#: rows per chunk of prep.zarr and of reconstructed/label volumes (z)
+ROW_CHUNK = 4
+#: target bytes of one prep.zarr chunk
+CHUNK_BYTES = 4 * 2**20
+#: target bytes of float32 frames one ingest job holds
+INGEST_BYTES = 512 * 2**20
+#: volume chunks in y and x (at most)
+PLANE_CHUNK = 512
+#: the coarsest pyramid level is at most this many voxels along its longest axis
+PYRAMID_MIN = 64
+
+
+def _ceil_to(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Jobs and chunks of one scan (see module docstring)."""
+
+    n_proj: int
+    n_rows: int
+    n_cols: int
+    slab_rows: int
+    angle_chunk: int
+    ingest_angles: int
+
+    @property
+    def slabs(self) -> list[tuple[int, int]]:
+        """Row ranges [z0, z1) of the recon/segment jobs."""
+        return [(z, min(z + self.slab_rows, self.n_rows)) for z in range(0, self.n_rows,
+                                                                          self.slab_rows)]
+
+    @property
+    def blocks(self) -> list[tuple[int, int]]:
+        """Angle ranges [a0, a1) of the ingest jobs."""
+        return [(a, min(a + self.ingest_angles, self.n_proj))
+                for a in range(0, self.n_proj, self.ingest_angles)]
+
+    @property
+    def prep_chunks(self) -> tuple[int, int, int]:
+        """Chunk shape of prep.zarr (angle, z, x)."""
+        return (self.angle_chunk, min(ROW_CHUNK, self.n_rows), self.n_cols)
+
+    def volume_chunks(self, ny: int, nx: int) -> tuple[int, int, int]:
+        """Chunk shape of a (z, ny, nx) volume written slab by slab."""
+        return (min(ROW_CHUNK, self.n_rows), min(PLANE_CHUNK, ny), min(PLANE_CHUNK, nx))
+
+
+def pyramid_levels(shape: tuple[int, ...]) -> int:
+    """Levels of a 2x multiscale pyramid whose coarsest level is <= PYRAMID_MIN voxels wide."""
+    return 1 + max(0, math.ceil(math.log2(max(shape) / PYRAMID_MIN)))
+
+
+def plan(n_proj: int, n_rows: int, n_cols: int, slab_rows: int = 64,
+         slabs: int | None = None) -> Layout:
+    """Layout of a scan of ``n_proj`` x ``n_rows`` x ``n_cols`` (angle, z, x).
+
+    ``slab_rows``: detector rows per recon/segment job, rounded up to a multiple of
+    ``ROW_CHUNK``; ``slabs``: force this many jobs instead (rows split as evenly as chunks
+    allow).
+    """
+    if min(n_proj, n_rows, n_cols) < 1:
+        raise ConfigError(f"scan shape {(n_proj, n_rows, n_cols)}: every axis must be >= 1")
+    if slabs is not None:
+        if slabs < 1:
+            raise ConfigError(f"layout.slabs {slabs}: must be >= 1")
+        slab_rows = -(-n_rows // slabs)
+    if slab_rows < 1:
+        raise ConfigError(f"layout.slab_rows {slab_rows}: must be >= 1")
+    slab_rows = min(_ceil_to(slab_rows, ROW_CHUNK), _ceil_to(n_rows, ROW_CHUNK))
+    frame = n_rows * n_cols * 4
+    angle_chunk = max(1, min(n_proj, CHUNK_BYTES // (ROW_CHUNK * n_cols * 4),
+                             INGEST_BYTES // frame))
+    ingest_angles = max(angle_chunk, INGEST_BYTES // frame // angle_chunk * angle_chunk)
+    return Layout(n_proj, n_rows, n_cols, slab_rows, angle_chunk, min(ingest_angles, n_proj))
+
+
+def plan_scan(info: ScanInfo, layout: Mapping[str, Any]) -> Layout:
+    """:func:`plan` for a scan's header facts and its ``layout`` settings."""
+    return plan(info.n_proj, info.n_rows, info.n_cols, int(layout.get("slab_rows", 64)),
+                layout.get("slabs"))
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """What the jobs of one rule need: count, memory (MB) and run time (minutes) each."""
+
+    jobs: int
+    mem_mb: int
+    runtime_min: int
+    threads: int
+
+    @property
+    def core_hours(self) -> float:
+        """CPU core-hours of all jobs of the rule at their run-time estimate."""
+        return self.jobs * self.threads * self.runtime_min / 60
+
+
+#: MB of process start-up (Python, numpy, zarr, the library) every job pays
+BASE_MB = 400
+
+
+def job_sizes(lay: Layout, threads: Mapping[str, int] | None = None,
+              out_width: int | None = None) -> dict[str, JobSize]:
+    """Per-rule job counts and resources of a scan laid out as ``lay``.
+
+    ``out_width``: reconstructed slice width (crop, or the detector width); ``threads``: per
+    rule (default 2). Memory models count the arrays each job holds at its peak
+    (float32 = 4 bytes) times a working-copy factor, plus :data:`BASE_MB`.
+    """
+    threads = dict(threads or {})
+    n = out_width or lay.n_cols
+    mb = 2**20
+
+    def size(rule: str, jobs: int, held_bytes: float, seconds: float) -> JobSize:
+        t = int(threads.get(rule, 2))
+        return JobSize(jobs, int(BASE_MB + held_bytes / mb), max(5, math.ceil(seconds / 60)), t)
+
+    frame = lay.n_rows * lay.n_cols * 4
+    slab_sino = lay.n_proj * lay.slab_rows * lay.n_cols * 4
+    slab_vol = lay.slab_rows * n * n * 4
+    n_blocks, n_slabs = len(lay.blocks), len(lay.slabs)
+    return {
+        "ingest": size("ingest", n_blocks, 3 * lay.ingest_angles * frame, 60 + lay.ingest_angles
+                       * frame / 20e6),
+        "recon_slab": size("recon_slab", n_slabs, 2 * slab_sino + 3 * slab_vol,
+                           60 + lay.slab_rows * lay.n_proj * n / 2e6),
+        "segment_slab": size("segment_slab", n_slabs, 4 * slab_vol, 60 + lay.slab_rows * n * n
+                             / 1e6),
+    }
