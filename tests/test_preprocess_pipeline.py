@@ -118,7 +118,9 @@ def test_already_normalised_input():
     raw, line = raw_scan(TH180, nz=2, stripes=False)
     norm = RawScan(proj=np.exp(-np.repeat(line[:, None], 2, 1)).astype(np.float32), theta=TH180,
                    meta={"source": "norm.tif"})
-    out = prepare(norm, rings="none", zingers=False)
+    with pytest.raises(InputError, match=r"norm\.tif: no flat fields.*no_flats: normalised"):
+        prepare(norm, rings="none", zingers=False)  # the fallback must be chosen explicitly
+    out = prepare(norm, rings="none", zingers=False, no_flats="normalised")
     assert out.meta["preprocess"]["normalisation"] == "already normalised"
     np.testing.assert_allclose(out.proj[:, 0], line, atol=1e-5)
     assert out.meta["center"] == pytest.approx(67.3, abs=0.15)
@@ -141,6 +143,10 @@ def test_bad_inputs():
         prepare(raw, center="middle")
     with pytest.raises(ConfigError, match="360"):
         prepare(raw, half_acquisition=True)
+    no_dark = RawScan(proj=raw.proj, theta=TH180, flat=raw.flat, meta={"source": "nodark.h5"})
+    with pytest.raises(InputError, match=r"nodark\.h5.*no_darks: zero"):
+        prepare(no_dark)
+    assert "dark = 0" in prepare(no_dark, no_darks="zero").meta["preprocess"]["normalisation"]
     no_px = RawScan(proj=raw.proj, theta=TH180, flat=raw.flat, dark=raw.dark, meta={})
     with pytest.raises(ConfigError, match="pixel_size_um"):
         prepare(no_px, paganin={"delta_beta": 100.0})
@@ -150,7 +156,7 @@ def test_real_neutron_sinogram(shared_data):
     raw = tifffile.imread(shared_data / "real_scans" / "neutron_sinogram_360_stripes.tif")
     th = np.arange(raw.shape[0]) * 2 * np.pi / raw.shape[0]
     scan = RawScan(proj=raw[:, None, :], theta=th, meta={"source": "neutron.tif"})
-    out = prepare(scan, rings="all", zingers=False)
+    out = prepare(scan, rings="all", zingers=False, no_flats="row_bright")
     pre = out.meta["preprocess"]
     assert pre["normalisation"] == "row bright level"
     assert out.meta["center"] == pytest.approx(245.45, abs=0.3)  # measured 245.5 (vo)

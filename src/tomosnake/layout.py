@@ -61,8 +61,7 @@ class Layout:
     @property
     def slabs(self) -> list[tuple[int, int]]:
         """Row ranges [z0, z1) of the recon/segment jobs."""
-        return [(z, min(z + self.slab_rows, self.n_rows)) for z in range(0, self.n_rows,
-                                                                          self.slab_rows)]
+        return slab_ranges(self.n_rows, self.slab_rows)
 
     @property
     def blocks(self) -> list[tuple[int, int]]:
@@ -80,9 +79,28 @@ class Layout:
         return (min(ROW_CHUNK, self.n_rows), min(PLANE_CHUNK, ny), min(PLANE_CHUNK, nx))
 
 
-def pyramid_levels(shape: tuple[int, ...]) -> int:
-    """Levels of a 2x multiscale pyramid whose coarsest level is <= PYRAMID_MIN voxels wide."""
-    return 1 + max(0, math.ceil(math.log2(max(shape) / PYRAMID_MIN)))
+def pyramid_levels(shape: tuple[int, ...], min_size: int = PYRAMID_MIN) -> int:
+    """Levels of a 2x multiscale pyramid: until the longest axis is <= ``min_size`` voxels,
+    and while every axis keeps at least one voxel (level k has shape ``shape >> k``)."""
+    want = 1 + max(0, math.ceil(math.log2(max(shape) / min_size)))
+    return max(1, min(want, 1 + int(math.log2(max(1, min(shape))))))
+
+
+def rows_per_slab(n_rows: int, slab_rows: int = 64, slabs: int | None = None) -> int:
+    """Rows per recon/segment job: ``slab_rows`` (or ``n_rows / slabs`` when a count is
+    forced) rounded up to a multiple of :data:`ROW_CHUNK`."""
+    if slabs is not None:
+        if slabs < 1:
+            raise ConfigError(f"layout.slabs {slabs}: must be >= 1")
+        slab_rows = -(-n_rows // slabs)
+    if slab_rows < 1:
+        raise ConfigError(f"layout.slab_rows {slab_rows}: must be >= 1")
+    return min(_ceil_to(slab_rows, ROW_CHUNK), _ceil_to(n_rows, ROW_CHUNK))
+
+
+def slab_ranges(n_rows: int, slab_rows: int) -> list[tuple[int, int]]:
+    """Row ranges [z0, z1) of ``slab_rows`` rows (the last one shorter) covering ``n_rows``."""
+    return [(z, min(z + slab_rows, n_rows)) for z in range(0, n_rows, slab_rows)]
 
 
 def plan(n_proj: int, n_rows: int, n_cols: int, slab_rows: int = 64,
@@ -95,13 +113,7 @@ def plan(n_proj: int, n_rows: int, n_cols: int, slab_rows: int = 64,
     """
     if min(n_proj, n_rows, n_cols) < 1:
         raise ConfigError(f"scan shape {(n_proj, n_rows, n_cols)}: every axis must be >= 1")
-    if slabs is not None:
-        if slabs < 1:
-            raise ConfigError(f"layout.slabs {slabs}: must be >= 1")
-        slab_rows = -(-n_rows // slabs)
-    if slab_rows < 1:
-        raise ConfigError(f"layout.slab_rows {slab_rows}: must be >= 1")
-    slab_rows = min(_ceil_to(slab_rows, ROW_CHUNK), _ceil_to(n_rows, ROW_CHUNK))
+    slab_rows = rows_per_slab(n_rows, slab_rows, slabs)
     frame = n_rows * n_cols * 4
     angle_chunk = max(1, min(n_proj, CHUNK_BYTES // (ROW_CHUNK * n_cols * 4),
                              INGEST_BYTES // frame))

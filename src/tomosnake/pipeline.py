@@ -1,8 +1,20 @@
-"""The workflow's steps as plain functions: one per Snakemake rule, path in, path out.
+"""The workflow's steps as plain functions: one per Snakemake rule, paths in, paths out.
 
-Each step reads its input store(s), calls the stage library, and writes its output
-atomically. The Snakemake scripts in ``workflow/scripts`` call exactly one of these;
-anyone can call them without Snakemake.
+Each step reads only what it uses, calls the stage library and writes its output
+atomically. The scripts in ``workflow/scripts`` call exactly one of these; anyone can call
+them without Snakemake. How a scan is cut into jobs is :mod:`tomosnake.layout`.
+
+Per scan (``{s}`` = ``results/{scan}``)::
+
+    flats        raw -> {s}/flats.zarr                mean dark and flat(s)
+    ingest       raw, flats -> {s}/prep.parts/{b}      a block of angles: normalised line integrals
+    prep_merge   parts -> {s}/prep.zarr               (linked, no copy)
+    center       prep -> {s}/center.json, {s}/center_sweep.tif
+    recon_slab   prep, center -> {s}/recon.parts/{i}  a slab of rows: stripes, stitching, slices
+    recon_merge  parts -> {s}/scan.ome.zarr/0         level 0 of the OME-Zarr image
+    segment_slab level 0 [, model] -> {s}/labels.parts/{i}
+    segment_merge parts -> {s}/scan.ome.zarr/labels/phases/0, {s}/segment_qc.json
+    pyramid      level 0 image and labels -> the other OME-Zarr levels and metadata
 """
 
 from __future__ import annotations
@@ -18,83 +30,232 @@ from typing import Any
 import numpy as np
 import zarr
 
+from tomosnake import sketch
 from tomosnake.errors import InputError
-from tomosnake.io import (
-    atomic_output,
-    open_volume,
-    read_raw_zarr,
-    volume_attrs,
-    write_raw_zarr,
-)
-from tomosnake.io.slabs import concat_volumes, slab_range
+from tomosnake.io import atomic_output, open_volume, volume_attrs
+from tomosnake.io.chunkstore import PART_KEY, create_part, link_parts
+from tomosnake.layout import plan, rows_per_slab, slab_ranges
 from tomosnake.verify import input_record
 
 log = logging.getLogger("tomosnake")
 PathLike = str | os.PathLike[str]
 
 
+def _json_out(data: Mapping[str, Any], out: PathLike) -> Path:
+    with atomic_output(out) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, allow_nan=False))
+    return Path(out)
+
+
+# ---------------------------------------------------------------- projections ---------
+
+
+def flats(src: PathLike, out: PathLike, fmt: str = "auto", no_flats: str = "error",
+          no_darks: str = "error") -> Path:
+    """Mean dark and flat field(s) of a raw scan -> ``flats.zarr`` (flats taken before and
+    after the scan are kept apart and interpolated by :func:`ingest`)."""
+    from tomosnake.io import open_scan
+    from tomosnake.preprocess.pipeline import flat_field
+
+    with open_scan(src, fmt) as reader:
+        info = reader.info
+        which = ("before", "after") if info.flat_position == "both" else ("all",)
+        means = [reader.flat_mean(w) for w in which] if info.n_flat else []
+        dark = reader.dark_mean() if info.n_dark else None
+    ff = flat_field(means, dark, (info.n_rows, info.n_cols), str(src), no_flats, no_darks)
+    with atomic_output(out) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        for name, data in [("dark", ff.dark)] + [(f"flat{i}", f) for i, f in enumerate(ff.flats)]:
+            if data is not None:
+                root.create_array(name, data=np.asarray(data, np.float32))
+        root.attrs.update({"mode": ff.mode, "n_flats": len(ff.flats),
+                           "inputs": input_record([src])})
+    return Path(out)
+
+
+def _load_flat_field(path: PathLike):
+    from tomosnake.preprocess.pipeline import FlatField
+
+    root = zarr.open_group(str(path), mode="r")
+    n = int(root.attrs["n_flats"])
+    dark = root["dark"][...] if "dark" in root.array_keys() else None
+    return FlatField(root.attrs["mode"], dark, tuple(root[f"flat{i}"][...] for i in range(n)))
+
+
 def ingest(
-    src: PathLike, out: PathLike, fmt: str = "auto", voxel_size_um: float | None = None
+    src: PathLike,
+    flats_store: PathLike,
+    out: PathLike,
+    block: int,
+    fmt: str = "auto",
+    zingers: bool = True,
+    paganin: Mapping[str, Any] | None = None,
+    voxel_size_um: float | None = None,
 ) -> Path:
-    """Read any raw scan format and write ``raw.zarr``; ``voxel_size_um`` overrides the file's."""
-    from tomosnake.io import read_scan
+    """Block ``block`` of angles of a raw scan -> normalised line integrals (a part store).
 
-    scan = read_scan(src, fmt=fmt)
-    if voxel_size_um:
-        scan.meta["pixel_size_um"] = float(voxel_size_um)
-    scan.meta["inputs"] = input_record([src])
-    log.info("%s: %d projections of %s, theta %.1f..%.1f deg", src, scan.proj.shape[0],
-             scan.proj.shape[1:], *np.rad2deg([scan.theta.min(), scan.theta.max()]))
-    return write_raw_zarr(scan, out)
+    Reads only the block's frames; flat/dark (``flats_store``), zingers, the file's alignment
+    shifts, Paganin and -log are applied here, on whole frames. ``voxel_size_um`` overrides
+    the file's pixel size.
+    """
+    from tomosnake.io import open_scan
+    from tomosnake.preprocess.pipeline import normalise_block, paganin_args
+
+    with open_scan(src, fmt) as reader:
+        info = reader.info
+        lay = plan(info.n_proj, info.n_rows, info.n_cols)
+        if not 0 <= block < len(lay.blocks):
+            raise InputError(f"{src}: block {block} outside 0..{len(lay.blocks) - 1}")
+        a0, a1 = lay.blocks[block]
+        counts = reader.projections(a0, a1)
+        theta = reader.theta()[a0:a1]
+        shifts = reader.shifts()
+    meta = {"source": str(src), "format": info.format,
+            "pixel_size_um": float(voxel_size_um) if voxel_size_um else info.pixel_size_um,
+            "energy_kev": info.energy_kev, "distance_m": info.distance_m}
+    pag = paganin_args(paganin, meta) if paganin else None
+    ff = _load_flat_field(flats_store)
+    data = normalise_block(counts, a0, info.n_proj, ff, zingers=zingers, paganin=pag,
+                           shifts=None if shifts is None else shifts[a0:a1], where=str(src))
+    meta |= {"normalisation": ff.mode, "zingers": bool(zingers), "paganin": pag,
+             "alignment_shifts": shifts is not None, "theta": [float(t) for t in theta]}
+    with atomic_output(out) as tmp:
+        arr = create_part(tmp, info.shape, np.float32, lay.prep_chunks, a0, a1, attrs=meta)
+        arr[...] = data
+    return Path(out)
 
 
-def preprocess(raw: PathLike, out: PathLike, **params: Any) -> Path:
-    """Normalise, clean and centre a ``raw.zarr`` scan into ``prep.zarr`` (line integrals)."""
-    from tomosnake.preprocess import prepare
+def prep_merge(parts: Sequence[PathLike], out: PathLike, inputs: Sequence[PathLike] = ()
+               ) -> Path:
+    """Join the ingest blocks into ``prep.zarr`` (``proj`` linked, ``theta``, metadata)."""
+    attrs = [dict(zarr.open_array(str(p), mode="r").attrs) for p in parts]
+    order = np.argsort([a[PART_KEY]["start"] for a in attrs])
+    theta = np.concatenate([np.asarray(attrs[i]["theta"], np.float64) for i in order])
+    meta = {k: v for k, v in attrs[order[0]].items() if k not in ("theta", PART_KEY)}
+    meta["theta_first_last_deg"] = [float(np.degrees(theta[0])), float(np.degrees(theta[-1]))]
+    meta["inputs"] = input_record(inputs)
+    with atomic_output(out) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        root.create_array("theta", data=theta)
+        root.attrs.update(meta)
+        link_parts(parts, Path(tmp) / "proj")
+    return Path(out)
 
-    prep = prepare(read_raw_zarr(raw), **params)
-    prep.meta["inputs"] = input_record([raw])
-    log.info("centre %.2f px (tomopy convention)", prep.meta["center"])
-    return write_raw_zarr(prep, out)
+
+# ---------------------------------------------------------------- centre --------------
+
+
+def center(prep: PathLike, out: PathLike, sweep_out: PathLike, rings: str = "sort",
+           center: float | str = "auto", center_method: str = "vo",
+           half_acquisition: bool | str = "auto", **options: Any) -> Path:
+    """Rotation centre of a prepared scan -> ``center.json`` (+ the sweep TIFF).
+
+    Reads a few bands of rows (``center_rows``), removes their stripes and runs the centre
+    analysis (methods at several heights, agreement, tilt fit, sweep, FRC).
+    """
+    from tomosnake.preprocess.centering import analyse_center, center_rows
+    from tomosnake.preprocess.pipeline import clean_rows
+    from tomosnake.recon.slabs import open_prepared, read_rows
+    from tomosnake.recon.sweep import write_sweep_tiff
+
+    proj, theta, attrs = open_prepared(prep)
+    nz = proj.shape[1]
+    rows = sorted(set(center_rows(nz)))
+    sinos = {}
+    for z in rows:
+        band = clean_rows(read_rows(proj, z, z + 1, f"{prep}/proj"), rings)[0]
+        sinos[z] = band[:, 0, :]
+    report = analyse_center(sinos, theta, nz, center=center, method=center_method,
+                            half_acquisition=half_acquisition,
+                            pixel_size_um=attrs.get("pixel_size_um"), **options)
+    images = report.pop("_sweep_images", None)
+    if report.get("sweep"):
+        report["sweep"]["tiff"] = Path(sweep_out).name
+    write_sweep_tiff(sweep_out, images if images is not None else np.zeros((0, 1, 1), np.float32),
+                     report["sweep"]["centers"] if report.get("sweep") else [])
+    report["inputs"] = attrs.get("inputs", {})  # the raw scan's: prep.zarr is temporary
+    return _json_out(report, out)
+
+
+# ---------------------------------------------------------------- reconstruction ------
 
 
 def recon_slab(
     prep: PathLike,
+    center_json: PathLike,
     out: PathLike,
     slab: int,
-    n_slabs: int,
+    slab_rows: int = 64,
+    slabs: int | None = None,
+    rings: str = "sort",
     algorithm: str = "gridrec",
     filter: str = "shepp",  # noqa: A002 - config key
     crop: int | None = None,
     device: str = "auto",
     tomopy_exact: bool = False,
-    slabs: int | None = None,
+    **_: Any,
 ) -> Path:
-    """Reconstruct rows of slab ``slab`` of ``n_slabs`` from ``prep.zarr`` into a slab store.
+    """Slab ``slab`` of rows of a prepared scan -> reconstructed slices (a part store).
 
-    ``crop`` keeps the central ``crop`` x ``crop`` pixels around the rotation axis;
-    ``tomopy_exact`` reproduces tomopy's gridrec to float precision (see recon.gridrec).
-    ``slabs`` (the config key that sets ``n_slabs``) is accepted and ignored.
+    Stripe removal, half-acquisition stitching and reconstruction with the centre of each
+    row from ``center_json``. The part records its stripe metrics and grey-value sketch.
     """
-    from tomosnake.recon import reconstruct_slab
+    from tomosnake.preprocess.pipeline import clean_rows, stitch_rows
+    from tomosnake.recon.slabs import open_prepared, read_rows, recon_attrs, reconstruct_rows
 
-    meta = zarr.open_group(store=str(prep), mode="r").attrs
-    attrs = {"preprocess": meta.get("preprocess", {}), "inputs": input_record([prep])}
-    return reconstruct_slab(prep, out, slab, n_slabs, crop=crop, attrs=attrs, algorithm=algorithm,
-                            filter_name=filter, device=device, tomopy_exact=tomopy_exact)
+    proj, theta, attrs = open_prepared(prep)
+    _, nz, n_det = proj.shape
+    spans = slab_ranges(nz, rows_per_slab(nz, slab_rows, slabs))
+    if not 0 <= slab < len(spans):
+        raise InputError(f"{prep}: slab {slab} outside 0..{len(spans) - 1}")
+    z0, z1 = spans[slab]
+    cj = json.loads(Path(center_json).read_text())
+    rows, before, after = clean_rows(read_rows(proj, z0, z1, f"{prep}/proj"), rings)
+    if cj["half_acquisition"]:
+        rows, theta, centers = stitch_rows(rows, theta,
+                                           np.full(z1 - z0, cj["center_input_detector"]))
+    elif cj.get("per_row"):
+        centers = np.asarray(cj["per_row"], np.float64)[z0:z1]
+    else:
+        centers = np.full(z1 - z0, float(cj["center"]))
+    params = {"algorithm": algorithm, "filter_name": filter, "device": device,
+              "tomopy_exact": tomopy_exact}
+    rec = reconstruct_rows(rows, theta, centers, crop, **params)
+    n = rec.shape[-1]
+    meta = recon_attrs(attrs, theta, cj["center"], params) | {
+        "crop": crop, "detector_width": n_det, "ring_metric_before": [float(x) for x in before],
+        "ring_metric_after": [float(x) for x in after], "sketch": sketch.sketch(rec),
+        "preprocess": {k: attrs.get(k) for k in ("normalisation", "zingers", "paganin",
+                                                  "alignment_shifts")}
+        | {"rings": rings, "center_method": cj["used"]["method"],
+           "half_acquisition": cj["half_acquisition"]},
+        "inputs": attrs.get("inputs", {})}
+    lay_chunks = (min(4, nz), min(512, n), min(512, n))
+    with atomic_output(out) as tmp:
+        arr = create_part(tmp, (nz, n, n), np.float32, lay_chunks, z0, z1, attrs=meta)
+        arr[...] = rec
+    return Path(out)
 
 
-def merge_slabs(
-    slabs: Sequence[PathLike], out: PathLike, inputs: PathLike | Sequence[PathLike] = ()
-) -> Path:
-    """Join slab stores along z into one volume store.
+def recon_merge(parts: Sequence[PathLike], out: PathLike, center_json: PathLike) -> Path:
+    """Join reconstructed slabs into level 0 of the scan's OME-Zarr image (linked).
 
-    ``inputs`` (the path or paths the slabs were made from) are fingerprinted into
-    the result; without them the slabs' own record is kept.
+    Merges the slabs' stripe metrics and grey-value sketches. Records as inputs the raw
+    scan's fingerprint (prep.zarr is temporary) and the centre's.
     """
-    if isinstance(inputs, str | os.PathLike):
-        inputs = [inputs]
-    return concat_volumes(slabs, out, attrs={"inputs": input_record(inputs)} if inputs else None)
+    slab_attrs = [dict(zarr.open_array(str(p), mode="r").attrs) for p in parts]
+    before = [x for a in slab_attrs for x in a["ring_metric_before"]]
+    after = [x for a in slab_attrs for x in a["ring_metric_after"]]
+    merged = {
+        "sketch": sketch.merge([a["sketch"] for a in slab_attrs]),
+        "ring_metric_before": float(np.mean(before)),
+        "ring_metric_after": float(np.mean(after)),
+        "inputs": slab_attrs[0]["inputs"] | input_record([center_json]),
+    }
+    return link_parts(parts, out, attrs=merged)
+
+
+# ---------------------------------------------------------------- segmentation -------
 
 
 def train_segmenter(
@@ -121,19 +282,41 @@ def train_segmenter(
     return Path(out)
 
 
-def segment_chunk(
-    recon: PathLike, out: PathLike, slab: int, n_slabs: int, method: str = "otsu",
-    model: PathLike | None = None, **_: Any,
+def segment_slab(
+    recon: PathLike, out: PathLike, slab: int, slab_rows: int = 64, slabs: int | None = None,
+    method: str = "otsu", model: PathLike | None = None, **_: Any,
 ) -> Path:
-    """Segment the rows of one slab of ``recon.zarr`` into a labels slab store."""
+    """Segment slab ``slab`` of rows of a reconstruction into a labels part store."""
+    from tomosnake.layout import ROW_CHUNK
     from tomosnake.segment import segment_volume
 
-    nz = open_volume(recon).shape[0]
-    z_range = slab_range(nz, slab, n_slabs)
-    return segment_volume(recon, out, method=method, model_path=model, z_range=z_range)
+    vol = open_volume(recon)
+    nz = vol.shape[0]
+    spans = slab_ranges(nz, rows_per_slab(nz, slab_rows, slabs))
+    if not 0 <= slab < len(spans):
+        raise InputError(f"{recon}: slab {slab} outside 0..{len(spans) - 1}")
+    z0, z1 = spans[slab]
+    segment_volume(recon, out, method=method, model_path=model, z_range=(z0, z1),
+                   chunk_z=ROW_CHUNK)
+    arr = zarr.open_array(str(out), mode="r+")
+    arr.attrs[PART_KEY] = {"axis": 0, "start": z0, "stop": z1, "shape": [nz, *vol.shape[1:]]}
+    return Path(out)
 
 
-def truth_check(prep: PathLike, labels: PathLike, truth: PathLike, out: PathLike) -> Path:
+def segment_merge(parts: Sequence[PathLike], out: PathLike, qc_out: PathLike,
+                  inputs: Sequence[PathLike] = ()) -> Path:
+    """Join labels slabs into the OME-Zarr label image's level 0; write ``segment_qc.json``."""
+    first = dict(zarr.open_array(str(parts[0]), mode="r").attrs)
+    link_parts(parts, out, attrs={"inputs": input_record(inputs), "z_range": None})
+    qc = {"schema": "tomosnake.segment_qc/1", "method": first.get("method"),
+          "model": first.get("model"), "model_sha256": None, "phases": first.get("phases"),
+          "per_slice": None, "low_confidence_threshold": None, "suggested_slices": [],
+          "labelled_slices": [], "warnings": []}
+    _json_out(qc, qc_out)
+    return Path(out)
+
+
+def truth_check(center_json: PathLike, labels: PathLike, truth: PathLike, out: PathLike) -> Path:
     """Compare a simulated scan's found centre and labels with its ground truth (JSON)."""
     truth_root = zarr.open_group(store=str(truth), mode="r")
     true_labels = truth_root["labels"][...]
@@ -148,27 +331,30 @@ def truth_check(prep: PathLike, labels: PathLike, truth: PathLike, out: PathLike
         a, b = found == code, true_labels == truth_root.attrs["phases"][name]
         union = np.logical_or(a, b).sum()
         iou[name] = float(np.logical_and(a, b).sum() / union) if union else float("nan")
-    center = float(zarr.open_group(store=str(prep), mode="r").attrs["center"])
+    cj = json.loads(Path(center_json).read_text())
+    found_c = float(cj["center_input_detector"])
     result = {
-        "center_found": center,
+        "center_found": found_c,
         "center_true": float(truth_root.attrs["center"]),
-        "center_error_px": center - float(truth_root.attrs["center"]),
+        "center_error_px": found_c - float(truth_root.attrs["center"]),
         "iou": iou,
         "mean_iou": float(np.nanmean(list(iou.values()))),
         "volume_fractions_true": truth_root.attrs["volume_fractions"],
-        "inputs": input_record([prep, labels, truth]),
+        "inputs": input_record([center_json, labels, truth]),
     }
-    with atomic_output(out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2))
-    return Path(out)
+    return _json_out(result, out)
+
+
+# ---------------------------------------------------------------- quantification ------
 
 
 def morphology(labels: PathLike, out: PathLike, metrics: Sequence[str],
-               voxel_size_um: float | None = None) -> Path:
+               voxel_size_um: float | None = None, **options: Any) -> Path:
     """Quantify a labels store into ``morphology.json``."""
     from tomosnake.morph import analyse_store, write_morphology_json
 
-    result = analyse_store(labels, None, metrics=tuple(metrics), voxel_size_um=voxel_size_um)
+    result = analyse_store(labels, None, metrics=tuple(metrics), voxel_size_um=voxel_size_um,
+                           **options)
     result["inputs"] = input_record([labels])
     return write_morphology_json(result, out)
 
@@ -193,3 +379,44 @@ def summary(scans: Sequence[str], morph_jsons: Sequence[PathLike],
         writer.writeheader()
         writer.writerows(rows)
     return Path(out)
+
+
+# ---------------------------------------------------------------- visualisation -------
+
+
+def pyramid_level(src: PathLike, out: PathLike, labels: bool = False) -> Path:
+    """The next OME-Zarr pyramid level of the image or labels level ``src``."""
+    from tomosnake.viz.omezarr import write_level
+
+    return write_level(src, out, labels=labels)
+
+
+def ome_metadata(root: PathLike, levels: int) -> Path:
+    """The OME-Zarr group documents, once levels 0..levels-1 exist."""
+    from tomosnake.viz.omezarr import write_metadata
+
+    return write_metadata(root, levels)
+
+
+def figures(recon: PathLike, labels: PathLike, out: PathLike, scan: str) -> Path:
+    """Orthoslices, overlays, histograms and QC plots of one scan."""
+    from tomosnake.viz import scan_figures
+
+    return scan_figures(recon, labels, out, scan)
+
+
+def meshes(labels: PathLike, out: PathLike) -> Path:
+    """One decimated surface mesh per phase."""
+    from tomosnake.viz import export_meshes
+
+    return export_meshes(labels, out)
+
+
+def report(results: PathLike, out: PathLike, summary_csv: PathLike, config: PathLike,
+           sheet: PathLike) -> Path:
+    """The beamtime's HTML report."""
+    from tomosnake.provenance import collect_provenance
+    from tomosnake.viz import build_report
+
+    return build_report(results, out, summary_csv=summary_csv,
+                        provenance=collect_provenance(config, sheet, results))

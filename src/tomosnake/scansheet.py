@@ -19,9 +19,11 @@ import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
 
+from tomosnake.config import first_error, schema
 from tomosnake.errors import ConfigError
 
-STAGES = ("preprocess", "recon", "segment", "morph")
+#: config sections a sheet column SECTION.KEY may override per scan
+STAGES = ("layout", "preprocess", "recon", "segment", "morph")
 
 
 def _cell(value: str) -> Any:
@@ -31,17 +33,12 @@ def _cell(value: str) -> Any:
         return value
 
 
-def _first_error(validator: Draft202012Validator, instance: Any) -> str | None:
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
-    if not errors:
-        return None
-    err = errors[0]
-    where = ".".join(str(p) for p in err.path)
-    return f"{where}: {err.message}" if where else err.message
+def read_scan_sheet(path: str | os.PathLike[str]) -> dict:
+    """Rows of the scan sheet by scan id, validated against the scan-sheet schema.
 
-
-def read_scan_sheet(path: str | os.PathLike[str], schema_path: str | os.PathLike[str]) -> dict:
-    """Rows of the scan sheet by scan id, validated against the scan-sheet schema."""
+    A column ``SECTION.KEY`` must name a setting that may differ per scan (the config
+    schema marks beamtime-wide ones ``x-scope: beamtime``, e.g. the training settings).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: scan sheet not found")
@@ -53,12 +50,20 @@ def read_scan_sheet(path: str | os.PathLike[str], schema_path: str | os.PathLike
     dup = sorted(set(sheet["scan_id"][sheet["scan_id"].duplicated()]))
     if dup:
         raise ConfigError(f"{path}: duplicated scan_id {dup}")
-    validator = Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+    config_props = schema()["properties"]
+    for col in sheet.columns:
+        section, _, key = col.partition(".")
+        if section in STAGES and key:
+            prop = config_props[section]["properties"].get(key)
+            if prop is not None and prop.get("x-scope") == "beamtime":
+                raise ConfigError(f"{path}: column {col!r}: {section}.{key} is one setting for "
+                                  "the whole beamtime; set it in the config, not per scan")
+    validator = Draft202012Validator(schema("scans"))
     rows: dict[str, dict[str, Any]] = {}
     for line, rec in enumerate(sheet.to_dict("records"), start=2):
         row = {k: v for k, v in ((k, _cell(v)) for k, v in rec.items()) if v is not None}
         row["scan_id"], row["path"] = rec["scan_id"].strip(), rec["path"].strip()
-        problem = _first_error(validator, row)
+        problem = first_error(validator, row)
         if problem:
             raise ConfigError(f"{path}, line {line} (scan {rec['scan_id']!r}): {problem}")
         rows[row["scan_id"]] = row
@@ -67,18 +72,16 @@ def read_scan_sheet(path: str | os.PathLike[str], schema_path: str | os.PathLike
     return rows
 
 
-def scan_settings(
-    config: Mapping[str, Any], row: Mapping[str, Any], config_schema_path: str | os.PathLike[str]
-) -> dict[str, dict[str, Any]]:
+def scan_settings(config: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per-stage settings of one scan: config sections with the row's overrides, validated."""
-    schema = yaml.safe_load(Path(config_schema_path).read_text())
+    props = schema()["properties"]
     settings = {}
     for stage in STAGES:
         merged = dict(config.get(stage, {}))
         for key, value in row.items():
             if key.startswith(stage + "."):
                 merged[key.split(".", 1)[1]] = value
-        problem = _first_error(Draft202012Validator(schema["properties"][stage]), merged)
+        problem = first_error(Draft202012Validator(props[stage]), merged)
         if problem:
             raise ConfigError(f"scan {row['scan_id']!r}: {stage}.{problem}")
         settings[stage] = merged

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tomosnake.errors import TomosnakeError
+from tomosnake.threads import use_threads
 
 
 def run_script(snakemake: Any, fn: Callable[[], Any]) -> None:
-    """Run ``fn`` inside a Snakemake ``script:`` job with logging to ``snakemake.log[0]``."""
+    """Run ``fn`` inside a Snakemake ``script:`` job with logging to ``snakemake.log[0]`` and
+    exactly the job's ``threads`` in every thread pool (:func:`tomosnake.threads.use_threads`)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if snakemake.log:
         handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
@@ -28,9 +30,11 @@ def run_script(snakemake: Any, fn: Callable[[], Any]) -> None:
         force=True,
     )
     log = logging.getLogger("tomosnake")
-    log.info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards))
+    log.info("rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards),
+             snakemake.threads)
     try:
-        fn()
+        with use_threads(snakemake.threads):
+            fn()
     except TomosnakeError as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -1,103 +1,111 @@
-# Bookkeeping done once: validate config and scan sheet, build per-scan stage settings,
-# wildcard constraints and input functions.
-import hashlib
+# Bookkeeping done once: the beamtime (config, scan sheet, the raw files' header facts, the job
+# layout of every scan), checked before any job runs; wildcard constraints, input functions,
+# resources and code fingerprints.
 import re
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the library of this checkout
-
-from tomosnake.scansheet import read_scan_sheet, scan_settings, training_scans
-
-SCHEMA_DIR = Path(workflow.basedir) / "workflow" / "schemas"
-SIM_PATTERN = re.compile(r"^resources/sim/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?P<tiff>_tiff)?(\.h5)?$")
+from tomosnake.beamtime import Beamtime
+from tomosnake.provenance import code_fingerprint
 
 
-validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
+validate(config, "../schemas/config.schema.yaml")
 
-
-SCANS = read_scan_sheet(config["scans"], SCHEMA_DIR / "scans.schema.yaml")
-SETTINGS = {s: scan_settings(config, row, SCHEMA_DIR / "config.schema.yaml") for s, row in SCANS.items()}
+BT = Beamtime(config, cache_dir=".tomosnake/cache")
+BT.preflight()
+SCANS = BT.scans
+SETTINGS = BT.settings
+#: temporary stores (ingest blocks, slab stores, prep.zarr unless kept) live under TMP
+TMP = config["layout"]["scratch"] or "results"
+KEEP_PREP = "prep" in config["layout"]["keep"]
+PREP = "results/{scan}/prep.zarr" if KEEP_PREP else f"{TMP}/{{scan}}/prep.zarr"
+OME = "results/{scan}/scan.ome.zarr"
+IMAGE0 = f"{OME}/0"
+LABELS0 = f"{OME}/labels/phases/0"
+SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
 
 
 wildcard_constraints:
     scan="|".join(re.escape(s) for s in SCANS),
-    slab=r"\d+",
+    i=r"\d+",
+    level=r"[1-9]\d*",
     name="|".join(re.escape(n) for n in config["simulate"]) or "(?!)",
-
-
-def sim_name(path):
-    """Name of the simulated scan a raw path refers to, or None for real data."""
-    m = SIM_PATTERN.match(path)
-    return m.group("name") if m and m.group("name") in config["simulate"] else None
 
 
 def get_raw(wildcards):
     return SCANS[wildcards.scan]["path"]
 
 
-def truth_of(scan):
-    """Ground-truth store written by the simulator beside a simulated scan."""
-    path = Path(SCANS[scan]["path"])
-    return str(path.with_name(f"{path.name.removesuffix('.h5')}_truth.zarr"))
-
-
 def get_truth(wildcards):
-    return truth_of(wildcards.scan)
+    return BT.truth_of(wildcards.scan)
 
 
-def simulated_scans():
-    return [s for s, row in SCANS.items() if sim_name(row["path"])]
-
-
-TRAIN_SCANS = training_scans(config, SCANS, SETTINGS, set(simulated_scans()))
-
-
-def stage_params(stage):
-    """Input function: this scan's settings of one stage (rerun trigger 'params')."""
+def settings(stage, *keys):
+    """Input function for params: these settings of a stage for the job's scan (changing
+    them reruns that step, for that scan only)."""
 
     def params(wildcards):
-        return SETTINGS[wildcards.scan][stage]
+        s = SETTINGS[wildcards.scan][stage]
+        return {k: s[k] for k in keys} if keys else dict(s)
 
     return params
 
 
-def segment_params(wildcards):
-    """What a segmentation chunk uses (rerun trigger 'params'); the training settings reach
-    CNN scans through the model file, so changing them leaves other scans alone."""
-    seg = SETTINGS[wildcards.scan]["segment"]
-    return {"method": seg["method"], "chunks": seg["chunks"]}
+def parts(pattern, count):
+    """Input function: the part stores (blocks or slabs) of the job's scan."""
 
+    def inputs(wildcards):
+        return [pattern.format(scan=wildcards.scan, i=i) for i in range(count(wildcards.scan))]
 
-def n_slabs(scan, stage):
-    return SETTINGS[scan][stage]["slabs" if stage == "recon" else "chunks"]
-
-
-def recon_slabs(wildcards):
-    n = n_slabs(wildcards.scan, "recon")
-    return [f"results/{wildcards.scan}/recon.slabs/{i}.zarr" for i in range(n)]
-
-
-def label_slabs(wildcards):
-    n = n_slabs(wildcards.scan, "segment")
-    return [f"results/{wildcards.scan}/labels.slabs/{i}.zarr" for i in range(n)]
-
-
-def segment_inputs(wildcards):
-    inputs = {"recon": f"results/{wildcards.scan}/recon.zarr"}
-    method = SETTINGS[wildcards.scan]["segment"]["method"]
-    if method != "otsu":
-        inputs["model"] = f"results/models/segment_{method}.pt"
     return inputs
 
 
-def script_sha256(name):
-    """Hash of a workflow script. Slab stores are temp(): once merged they are gone, so
-    Snakemake cannot see that a slab rule's code changed; the merge rule carries the slab
-    script's hash as a param, so editing it reruns the fan-out and what follows."""
-    return hashlib.sha256((Path(workflow.basedir) / "workflow" / "scripts" / name).read_bytes()).hexdigest()
+def n_blocks(scan):
+    return len(BT.layout(scan).blocks)
+
+
+def n_slabs(scan):
+    return len(BT.layout(scan).slabs)
+
+
+def levels(scan):
+    return BT.levels(scan)
+
+
+def view_level(scan, max_width):
+    """The coarsest pyramid level at most ``max_width`` voxels wide is enough to look at."""
+    width, k = BT.out_width(scan), 0
+    while width >> k > max_width and k + 1 < levels(scan):
+        k += 1
+    return k
+
+
+def image_level(scan, k):
+    return f"{OME}/{k}".format(scan=scan)
+
+
+def label_level(scan, k):
+    return f"{OME}/labels/phases/{k}".format(scan=scan)
+
+
+def code(step, *scripts):
+    """Fingerprint of the library code a step runs and of its scripts (a param: upgrading the
+    code reruns the step and what follows; merge rules name their slab scripts too, since
+    slab stores are temporary)."""
+    return code_fingerprint(step, [SCRIPTS / s for s in scripts])
+
+
+def job_resource(rule, what):
+    """Resource callable from the scan's layout (tomosnake.layout.job_sizes); each retry asks
+    for half as much again."""
+
+    def value(wildcards, threads, attempt):
+        size = BT.sizes(wildcards.scan, {rule: threads})[rule]
+        base = size.mem_mb if what == "mem_mb" else size.runtime_min
+        return int(base * (1 + 0.5 * (attempt - 1)))
+
+    return value
 
 
 def per_scan(pattern, scans=None):
@@ -108,6 +116,6 @@ def all_outputs():
     return [
         "results/summary.csv",
         "results/report.html",
-        *per_scan("results/{scan}/scan.ome.zarr"),
+        *per_scan(f"{OME}/zarr.json"),
         *per_scan("results/{scan}/meshes"),
     ]

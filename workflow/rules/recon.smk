@@ -1,43 +1,72 @@
-# Slab-wise reconstruction fanned out over z, then joined into results/{scan}/recon.zarr
+# Rotation centre from a few bands of rows; slab-wise reconstruction (stripes, stitching,
+# gridrec/FBP/SIRT/CGLS) joined, without copying, into level 0 of results/{scan}/scan.ome.zarr.
+
+
+rule center:
+    input:
+        PREP,
+    output:
+        json="results/{scan}/center.json",
+        sweep="results/{scan}/center_sweep.tif",
+    params:
+        prep=settings("preprocess", "rings", "center", "center_method"),
+        code=code("center", "center.py"),
+    log:
+        "logs/recon/{scan}.center.log",
+    benchmark:
+        "results/benchmarks/center/{scan}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/recon.yaml"
+    script:
+        "../scripts/center.py"
 
 
 rule recon_slab:
     input:
-        "results/{scan}/prep.zarr",
+        prep=PREP,
+        center="results/{scan}/center.json",
     output:
-        temp(directory("results/{scan}/recon.slabs/{slab}.zarr")),
+        temp(directory(f"{TMP}/{{scan}}/recon.parts/{{i}}.zarr")),
     params:
-        recon=stage_params("recon"),
+        layout=settings("layout"),
+        rings=lambda wc: SETTINGS[wc.scan]["preprocess"]["rings"],
+        recon=settings("recon"),
+        code=code("recon_slab", "recon_slab.py"),
     log:
-        "logs/recon/{scan}.{slab}.log",
+        "logs/recon/{scan}.{i}.log",
     benchmark:
-        "results/benchmarks/recon_slab/{scan}.{slab}.tsv"
+        "results/benchmarks/recon_slab/{scan}.{i}.tsv"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=60,
+        mem_mb=job_resource("recon_slab", "mem_mb"),
+        runtime=job_resource("recon_slab", "runtime"),
     conda:
-        "../../envs/recon.yaml"
+        "../envs/recon.yaml"
     script:
         "../scripts/recon_slab.py"
 
 
 rule recon_merge:
     input:
-        slabs=recon_slabs,
-        source="results/{scan}/prep.zarr",
+        parts=parts(f"{TMP}/{{scan}}/recon.parts/{{i}}.zarr", n_slabs),
+        center="results/{scan}/center.json",
     output:
-        directory("results/{scan}/recon.zarr"),
+        directory(IMAGE0),
     params:
-        slab_code=script_sha256("recon_slab.py"),
+        code=code("recon_merge", "recon_slab.py", "recon_merge.py"),
     log:
         "logs/recon/{scan}.merge.log",
     benchmark:
         "results/benchmarks/recon_merge/{scan}.tsv"
+    threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=30,
+        mem_mb=1000,
+        runtime=10,
     conda:
-        "../../envs/io.yaml"
+        "../envs/io.yaml"
     script:
-        "../scripts/merge_slabs.py"
+        "../scripts/recon_merge.py"

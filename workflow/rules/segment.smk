@@ -1,28 +1,31 @@
-# Segmentation: a CNN or random forest trained on ground-truth slices of simulated scans (or
-# multi-Otsu, no training), fanned out over z.
+# Segmentation: a CNN or random forest trained on labelled slices (or multi-Otsu, no
+# training), slab by slab, joined without copying into the OME-Zarr's label image.
+
+TRAIN_SCANS = BT.training_scans()
 
 
 # The U-Net (CNN): asks for a GPU in profiles/slurm-gpu, runs on the CPU without one.
 rule train_segmenter:
     input:
-        recon=expand("results/{scan}/recon.zarr", scan=TRAIN_SCANS),
-        truth=[truth_of(s) for s in TRAIN_SCANS],
+        recon=[IMAGE0.format(scan=s) for s in TRAIN_SCANS],
+        truth=[BT.truth_of(s) for s in TRAIN_SCANS],
     output:
         "results/models/segment_cnn.pt",
     params:
         method="cnn",
         slices=config["segment"]["train_slices"],
         epochs=config["segment"]["epochs"],
+        code=code("train_segmenter", "train_segmenter.py"),
     log:
         "logs/segment/train_cnn.log",
     benchmark:
         "results/benchmarks/train_segmenter/cnn.tsv"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/segment.yaml"
+        "../envs/segment.yaml"
     script:
         "../scripts/train_segmenter.py"
 
@@ -35,72 +38,85 @@ use rule train_segmenter as train_forest with:
     params:
         method="rf",
         epochs=None,  # params are merged with the CNN rule's: drop its epochs
+        code=code("train_segmenter", "train_segmenter.py"),
     log:
         "logs/segment/train_rf.log",
     benchmark:
         "results/benchmarks/train_forest/rf.tsv"
-    resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=60,
 
 
-rule segment_chunk:
+def segment_inputs(wildcards):
+    inputs = {"recon": IMAGE0.format(scan=wildcards.scan)}
+    method = SETTINGS[wildcards.scan]["segment"]["method"]
+    if method != "otsu":
+        inputs["model"] = f"results/models/segment_{method}.pt"
+    return inputs
+
+
+rule segment_slab:
     input:
         unpack(segment_inputs),
     output:
-        temp(directory("results/{scan}/labels.slabs/{slab}.zarr")),
+        temp(directory(f"{TMP}/{{scan}}/labels.parts/{{i}}.zarr")),
     params:
-        seg=segment_params,
+        layout=settings("layout"),
+        seg=settings("segment", "method"),
+        code=code("segment_slab", "segment_slab.py"),
     log:
-        "logs/segment/{scan}.{slab}.log",
+        "logs/segment/{scan}.{i}.log",
     benchmark:
-        "results/benchmarks/segment_chunk/{scan}.{slab}.tsv"
+        "results/benchmarks/segment_slab/{scan}.{i}.tsv"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=60,
+        mem_mb=job_resource("segment_slab", "mem_mb"),
+        runtime=job_resource("segment_slab", "runtime"),
     conda:
-        "../../envs/segment.yaml"
+        "../envs/segment.yaml"
     script:
-        "../scripts/segment_chunk.py"
+        "../scripts/segment_slab.py"
 
 
 rule segment_merge:
     input:
-        slabs=label_slabs,
+        parts=parts(f"{TMP}/{{scan}}/labels.parts/{{i}}.zarr", n_slabs),
         source=lambda wc: list(segment_inputs(wc).values()),
     output:
-        directory("results/{scan}/labels.zarr"),
+        labels=directory(LABELS0),
+        qc="results/{scan}/segment_qc.json",
     params:
-        slab_code=script_sha256("segment_chunk.py"),
+        code=code("segment_merge", "segment_slab.py", "segment_merge.py"),
     log:
         "logs/segment/{scan}.merge.log",
     benchmark:
         "results/benchmarks/segment_merge/{scan}.tsv"
+    threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=30,
+        mem_mb=1000,
+        runtime=10,
     conda:
-        "../../envs/io.yaml"
+        "../envs/io.yaml"
     script:
-        "../scripts/merge_slabs.py"
+        "../scripts/segment_merge.py"
 
 
 rule truth_check:
     input:
-        prep="results/{scan}/prep.zarr",
-        labels="results/{scan}/labels.zarr",
+        center="results/{scan}/center.json",
+        labels=LABELS0,
         truth=get_truth,
     output:
         "results/{scan}/truth_check.json",
+    params:
+        code=code("truth_check", "truth_check.py"),
     log:
         "logs/segment/{scan}.truth.log",
     benchmark:
         "results/benchmarks/truth_check/{scan}.tsv"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/io.yaml"
+        "../envs/io.yaml"
     script:
         "../scripts/truth_check.py"

@@ -16,7 +16,7 @@ rule simulate_dxchange:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/tomosnake.yaml"
+        "../envs/tomosnake.yaml"
     script:
         "../scripts/simulate.py"
 
@@ -36,6 +36,6 @@ rule simulate_tiff:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/tomosnake.yaml"
+        "../envs/tomosnake.yaml"
     script:
         "../scripts/simulate.py"

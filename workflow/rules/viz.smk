@@ -1,78 +1,142 @@
-# Figures, meshes and OME-Zarr per scan; one HTML report per beamtime.
+# OME-Zarr pyramid levels and metadata, figures and meshes per scan; one HTML report.
+
+
+rule image_level:
+    input:
+        lambda wc: f"{OME}/{int(wc.level) - 1}",
+    output:
+        directory(f"{OME}/{{level}}"),
+    params:
+        labels=False,
+        code=code("pyramid_level", "pyramid_level.py"),
+    log:
+        "logs/viz/{scan}.level{level}.log",
+    benchmark:
+        "results/benchmarks/image_level/{scan}.{level}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/viz.yaml"
+    script:
+        "../scripts/pyramid_level.py"
+
+
+use rule image_level as label_level with:
+    input:
+        lambda wc: f"{OME}/labels/phases/{int(wc.level) - 1}",
+    output:
+        directory(f"{OME}/labels/phases/{{level}}"),
+    params:
+        labels=True,
+        code=code("pyramid_level", "pyramid_level.py"),
+    log:
+        "logs/viz/{scan}.labels{level}.log",
+    benchmark:
+        "results/benchmarks/label_level/{scan}.{level}.tsv"
+
+
+rule ome_metadata:
+    input:
+        image=lambda wc: [image_level(wc.scan, k) for k in range(levels(wc.scan))],
+        labels=lambda wc: [label_level(wc.scan, k) for k in range(levels(wc.scan))],
+    output:
+        f"{OME}/zarr.json",
+        f"{OME}/labels/zarr.json",
+        f"{OME}/labels/phases/zarr.json",
+    params:
+        code=code("ome_metadata", "ome_metadata.py"),
+    log:
+        "logs/viz/{scan}.ome.log",
+    benchmark:
+        "results/benchmarks/ome_metadata/{scan}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/viz.yaml"
+    script:
+        "../scripts/ome_metadata.py"
 
 
 rule figures:
     input:
-        recon="results/{scan}/recon.zarr",
-        labels="results/{scan}/labels.zarr",
+        recon=lambda wc: image_level(wc.scan, view_level(wc.scan, 1024)),
+        labels=lambda wc: label_level(wc.scan, view_level(wc.scan, 1024)),
+        center="results/{scan}/center.json",
+        sweep="results/{scan}/center_sweep.tif",
+        morphology="results/{scan}/morphology.json",
+        segment_qc="results/{scan}/segment_qc.json",
     output:
         directory("results/{scan}/figures"),
+    params:
+        code=code("figures", "figures.py"),
     log:
         "logs/viz/{scan}.figures.log",
     benchmark:
         "results/benchmarks/figures/{scan}.tsv"
+    threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/viz.yaml"
+        "../envs/viz.yaml"
     script:
         "../scripts/figures.py"
 
 
 rule meshes:
     input:
-        "results/{scan}/labels.zarr",
+        lambda wc: label_level(wc.scan, view_level(wc.scan, 256)),
     output:
         directory("results/{scan}/meshes"),
+    params:
+        code=code("meshes", "meshes.py"),
     log:
         "logs/viz/{scan}.meshes.log",
     benchmark:
         "results/benchmarks/meshes/{scan}.tsv"
+    threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/viz.yaml"
+        "../envs/viz.yaml"
     script:
         "../scripts/meshes.py"
-
-
-rule ome_zarr:
-    input:
-        recon="results/{scan}/recon.zarr",
-        labels="results/{scan}/labels.zarr",
-    output:
-        directory("results/{scan}/scan.ome.zarr"),
-    log:
-        "logs/viz/{scan}.omezarr.log",
-    benchmark:
-        "results/benchmarks/ome_zarr/{scan}.tsv"
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=30,
-    conda:
-        "../../envs/viz.yaml"
-    script:
-        "../scripts/ome_zarr.py"
 
 
 rule report:
     input:
         summary="results/summary.csv",
+        morphology=per_scan("results/{scan}/morphology.json"),
+        center=per_scan("results/{scan}/center.json"),
+        segment_qc=per_scan("results/{scan}/segment_qc.json"),
+        truth=per_scan("results/{scan}/truth_check.json", BT.simulated),
         figures=per_scan("results/{scan}/figures"),
-        config="config/config.yaml",
+        meshes=per_scan("results/{scan}/meshes"),
+        ome=per_scan(f"{OME}/zarr.json"),
+        config=workflow.configfiles,
         sheet=config["scans"],
     output:
         "results/report.html",
+    params:
+        scans=list(SCANS),
+        sheet_rows=SCANS,
+        settings=SETTINGS,
+        simulated=BT.simulated,
+        code=code("report", "report.py"),
     log:
         "logs/viz/report.log",
     benchmark:
         "results/benchmarks/report/all.tsv"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/viz.yaml"
+        "../envs/viz.yaml"
     script:
         "../scripts/report.py"

@@ -1,14 +1,9 @@
-"""Snakemake: raw scan -> raw.zarr."""
-
-import sys
-from pathlib import Path
-
-# import the library from this checkout too when a conda env (not .venv) runs the job
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+"""Snakemake: one block of angles of a raw scan -> normalised line integrals (a part store)."""
 
 from tomosnake import pipeline
 from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
-run_script(sm, lambda: pipeline.ingest(sm.input[0], sm.output[0], sm.params.fmt,
-                                       sm.params.voxel_size_um))
+run_script(sm, lambda: pipeline.ingest(sm.input.raw, sm.input.flats, sm.output[0],
+                                       int(sm.wildcards.i), sm.params.fmt,
+                                       voxel_size_um=sm.params.voxel_size_um, **sm.params.prep))

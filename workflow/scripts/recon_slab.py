@@ -1,15 +1,9 @@
-"""Snakemake: prep.zarr -> one reconstructed slab store."""
-
-import sys
-from pathlib import Path
-
-# import the library from this checkout too when a conda env (not .venv) runs the job
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+"""Snakemake: one slab of rows of prep.zarr -> reconstructed slices (a part store)."""
 
 from tomosnake import pipeline
 from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
-p = sm.params.recon
-run_script(sm, lambda: pipeline.recon_slab(sm.input[0], sm.output[0], int(sm.wildcards.slab),
-                                           p["slabs"], **p))
+run_script(sm, lambda: pipeline.recon_slab(sm.input.prep, sm.input.center, sm.output[0],
+                                           int(sm.wildcards.i), rings=sm.params.rings,
+                                           **sm.params.layout, **sm.params.recon))

@@ -1,11 +1,5 @@
 """Snakemake: ground-truth slices of simulated scans -> CNN or random-forest model file."""
 
-import sys
-from pathlib import Path
-
-# import the library from this checkout too when a conda env (not .venv) runs the job
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
-
 from tomosnake import pipeline
 from tomosnake.smk import run_script
 

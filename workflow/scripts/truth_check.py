@@ -1,14 +1,8 @@
 """Snakemake: compare a simulated scan's centre and labels with its ground truth."""
 
-import sys
-from pathlib import Path
-
-# import the library from this checkout too when a conda env (not .venv) runs the job
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
-
 from tomosnake import pipeline
 from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
-run_script(sm, lambda: pipeline.truth_check(sm.input.prep, sm.input.labels, sm.input.truth,
+run_script(sm, lambda: pipeline.truth_check(sm.input.center, sm.input.labels, sm.input.truth,
                                             sm.output[0]))

@@ -1,27 +1,31 @@
-"""The preprocessing pipeline used by the workflow and the command line: :func:`prepare`.
+"""Preprocessing, split by access pattern: projection-wise blocks and sinogram-wise rows.
 
-Raw counts -> flat/dark normalisation -> zinger removal -> (Paganin) -> -log -> stripe removal
--> rotation centre (-> half-acquisition stitching). Memory stays bounded by the float32 output:
-normalisation, zingers and Paganin run on blocks of projections, stripe removal one sinogram
-(z slice) at a time.
+- Projection-wise (whole frames of a block of angles; the workflow's ``ingest`` jobs):
+  flat/dark normalisation (flats taken before and after the scan are interpolated per
+  projection), zingers, per-projection alignment shifts, Paganin, -log:
+  :func:`normalise_block` with a :class:`FlatField`.
+- Sinogram-wise (some rows of every angle; the ``recon`` jobs): stripe (ring) removal with
+  its metric before and after, :func:`clean_rows`; half-acquisition stitching once the
+  centre is known.
+- The centre is found from a few bands of rows (the ``center`` job).
+
+:func:`prepare` runs the whole chain in memory for a small scan (the ``tomosnake recon``
+command), made of the same functions.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import RawScan
-from tomosnake.preprocess.center import (
-    CENTER_METHODS,
-    find_center,
-    find_center_pc,
-    is_360,
-    theta_span,
-)
+from tomosnake.preprocess.center import CENTER_METHODS, is_360, theta_span
 from tomosnake.preprocess.half_acquisition import stitch_half_acquisition
 from tomosnake.preprocess.normalize import flat_dark_denominator, minus_log
 from tomosnake.preprocess.phase import retrieve_phase
@@ -33,14 +37,94 @@ from tomosnake.progress import track
 log = logging.getLogger("tomosnake")
 
 PAGANIN_KEYS = ("pixel_size_um", "distance_m", "energy_kev", "alpha", "delta_beta", "pad")
-#: normalised data (raw.flat None) must not exceed this; larger values are taken as raw counts
+#: normalised data (no flats) must not exceed this transmission
 TRANSMISSION_MAX = 2.0
-#: a 360-degree scan is a half acquisition if its axis is farther than this x width from the middle
-HALF_ACQ_OFFSET = 0.25
-BLOCK = 32  # projections per normalisation block
+#: what to do without flat fields: stop, data already normalised, or each row's bright level
+NO_FLATS = ("error", "normalised", "row_bright")
+#: what to do without dark fields: stop, or take the dark current as zero
+NO_DARKS = ("error", "zero")
+BLOCK = 32  # projections per block in prepare()
 
 
-def _paganin_args(paganin: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class FlatField:
+    """Mean dark and flat frames (z, x) float32 and how they normalise projections.
+
+    ``flats`` holds one mean flat, or two (taken before and after the scan) that are
+    interpolated linearly in projection index; ``mode`` says what was done, in words.
+    """
+
+    mode: str
+    dark: np.ndarray | None = None
+    flats: tuple[np.ndarray, ...] = ()
+
+    def transmission(self, counts: np.ndarray, first: int, n_proj: int, where: str) -> np.ndarray:
+        """Counts (k, z, x) of projections ``first .. first + k - 1`` -> transmission float32."""
+        block = np.asarray(counts, dtype=np.float32)
+        if not np.all(np.isfinite(block)):
+            raise InputError(f"{where}: projections {first}..{first + len(block) - 1} hold NaN "
+                             "or inf values")
+        if self.flats:
+            dark = self.dark if self.dark is not None else np.float32(0)
+            if len(self.flats) == 1:
+                return (block - dark) / self.flats[0]
+            w = (np.arange(first, first + len(block), dtype=np.float32)
+                 / np.float32(max(1, n_proj - 1)))[:, None, None]
+            return (block - dark) / ((1 - w) * self.flats[0] + w * self.flats[1])
+        if self.mode == "row bright level":
+            bright = np.percentile(block, 99, axis=-1, keepdims=True)
+            return block / np.maximum(bright, np.float32(1e-6))
+        peak = float(block.max()) if block.size else 0.0
+        if peak > TRANSMISSION_MAX:
+            raise InputError(f"{where}: no flat fields and values up to {peak:g}, so the data are "
+                             "not normalised transmission; set preprocess.no_flats: row_bright")
+        return block
+
+
+def flat_field(flats: list[np.ndarray], dark: np.ndarray | None, shape: tuple[int, int],
+               where: str, no_flats: str = "error", no_darks: str = "error") -> FlatField:
+    """Build the :class:`FlatField` from mean flat frame(s) and the mean dark (or None).
+
+    ``no_flats`` / ``no_darks``: the fallback chosen explicitly when a scan has none
+    (:data:`NO_FLATS`, :data:`NO_DARKS`); the default stops with an error naming ``where``.
+    """
+    if no_flats not in NO_FLATS:
+        raise ConfigError(f"preprocess.no_flats must be one of {NO_FLATS}, got {no_flats!r}")
+    if no_darks not in NO_DARKS:
+        raise ConfigError(f"preprocess.no_darks must be one of {NO_DARKS}, got {no_darks!r}")
+    flats = [f for f in flats if f is not None]
+    if not flats:
+        if no_flats == "error":
+            raise InputError(f"{where}: no flat fields; if the data are already normalised set "
+                             "preprocess.no_flats: normalised, to divide each detector row by "
+                             "its bright level (air in every row) set row_bright")
+        if no_flats == "row_bright":
+            log.warning("%s: no flat fields: normalising each detector row by its 99th "
+                        "percentile (assumes air in every row)", where)
+        return FlatField("row bright level" if no_flats == "row_bright" else "already normalised")
+    if dark is None:
+        if no_darks == "error":
+            raise InputError(f"{where}: flat fields but no dark fields; to take the dark current "
+                             "as zero set preprocess.no_darks: zero")
+        dark = np.zeros(shape, np.float32)
+    for name, f in (("flat", flats[0]), ("dark", dark)):
+        if not np.all(np.isfinite(f)):
+            raise InputError(f"{where}: {name} fields hold NaN or inf values")
+    denoms = []
+    for f in flats:
+        try:
+            d, denom = flat_dark_denominator(f, dark, shape)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        denoms.append(denom)
+    mode = "flat-field" + (" (flats before and after, interpolated)" if len(flats) > 1 else "")
+    if not np.any(dark):
+        mode += " (no darks: dark = 0)"
+    return FlatField(mode, d, tuple(denoms))
+
+
+def paganin_args(paganin: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Paganin options completed from the scan metadata (pixel size, distance, energy)."""
     unknown = set(paganin) - set(PAGANIN_KEYS)
     if unknown:
         raise ConfigError(f"paganin: unknown keys {sorted(unknown)}; allowed {PAGANIN_KEYS}")
@@ -54,6 +138,81 @@ def _paganin_args(paganin: dict[str, Any], meta: dict[str, Any]) -> dict[str, An
     if args.get("alpha") is None and args.get("delta_beta") is None:
         raise ConfigError("paganin needs 'delta_beta' (or tomopy's 'alpha')")
     return args
+
+
+def shift_frames(frames: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Shift each (z, x) frame by its (dy, dx) in pixels (cubic spline, edges replicated)."""
+    out = np.empty_like(frames)
+    for i, (frame, s) in enumerate(zip(frames, shifts, strict=True)):
+        out[i] = ndimage.shift(frame, s, order=3, mode="nearest") if np.any(s) else frame
+    return out
+
+
+def normalise_block(
+    counts: np.ndarray,
+    first: int,
+    n_proj: int,
+    ff: FlatField,
+    *,
+    zingers: bool = True,
+    paganin: Mapping[str, Any] | None = None,
+    shifts: np.ndarray | None = None,
+    where: str = "scan",
+) -> np.ndarray:
+    """Detector counts of projections ``first..`` (k, z, x) -> float32 line integrals.
+
+    Transmission (``ff``), zinger removal (3x3 median, 6 robust sigma), alignment
+    ``shifts`` (k, 2) (dy, dx) px, Paganin (completed options, see :func:`paganin_args`),
+    then -log.
+    """
+    t = ff.transmission(counts, first, n_proj, where)
+    if zingers:
+        t = remove_outlier(t)
+    if shifts is not None:
+        t = shift_frames(t, shifts)
+    if paganin is not None:
+        t = retrieve_phase(t, **paganin)
+    return minus_log(t)
+
+
+def clean_rows(rows: np.ndarray, rings: str) -> tuple[np.ndarray, list[float], list[float]]:
+    """Stripe removal on every sinogram of ``rows`` (angle, r, x), in place.
+
+    Returns the rows and the stripe metric of each sinogram before and after
+    (:func:`~tomosnake.preprocess.ring_metric.stripe_metric`).
+    """
+    if rings not in RING_METHODS:
+        raise ConfigError(f"preprocess.rings must be one of {RING_METHODS}, got {rings!r}")
+    kwargs = {"level": fw_default_level(rows.shape)} if rings == "fw" else {}
+    before, after = [], []
+    for z in range(rows.shape[1]):
+        sino = np.ascontiguousarray(rows[:, z, :])
+        before.append(stripe_metric(sino))
+        if rings != "none":
+            sino = remove_stripes(sino, rings, **kwargs)
+            rows[:, z, :] = sino
+        after.append(stripe_metric(sino))
+    return rows, before, after
+
+
+def stitch_rows(rows: np.ndarray, theta: np.ndarray, centers: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half-acquisition stitching of rows (angle, r, x) with one centre per row.
+
+    Rows whose centres agree are stitched together. Returns (rows on the doubled detector,
+    180-degree theta, centre per row on the stitched data).
+    """
+    centers = np.asarray(centers, dtype=np.float64)
+    out, out_c, th = None, np.empty_like(centers), theta
+    for c in np.unique(centers):
+        idx = np.flatnonzero(centers == c)
+        part, th, cs = stitch_half_acquisition(rows[:, idx, :], theta, float(c))
+        if out is None:
+            out = np.empty((part.shape[0], rows.shape[1], part.shape[2]), np.float32)
+        width = min(out.shape[2], part.shape[2])
+        out[:, idx, :width] = part[:, :, :width]
+        out_c[idx] = cs
+    return out, th, out_c
 
 
 def _check_options(rings: str, center: float | str, center_method: str,
@@ -70,64 +229,13 @@ def _check_options(rings: str, center: float | str, center_method: str,
         )
 
 
-def _normalised_projections(raw: RawScan, zingers: bool, paganin: dict[str, Any] | None
-                            ) -> tuple[np.ndarray, str]:
-    src = raw.meta.get("source", "scan")
-    na, nz, nx = raw.proj.shape
-    dark = denom = None
-    if raw.flat is not None:
-        flat = np.asarray(raw.flat)
-        dk = np.zeros((1, nz, nx), np.float32) if raw.dark is None else np.asarray(raw.dark)
-        for name, f in (("flat", flat), ("dark", dk)):
-            if not np.all(np.isfinite(f)):
-                raise InputError(f"{src}: {name} fields hold NaN or inf values")
-        try:
-            dark, denom = flat_dark_denominator(flat, dk, (nz, nx))
-        except InputError as exc:
-            raise InputError(f"{src}: {exc}") from None
-        mode = "flat-field" if raw.dark is not None else "flat-field (no darks: dark = 0)"
-    else:
-        peak = float(np.max(raw.proj[:: max(1, na // 16)]))
-        mode = "already normalised" if peak <= TRANSMISSION_MAX else "row bright level"
-        if mode == "row bright level":
-            log.warning("%s: no flat fields and counts up to %g: normalising each detector row "
-                        "by its 99th percentile (assumes air in every row)", src, peak)
-    out = np.empty((na, nz, nx), dtype=np.float32)
-    for i in track(range(0, na, BLOCK), "normalise projections"):
-        block = np.asarray(raw.proj[i : i + BLOCK], dtype=np.float32)
-        if not np.all(np.isfinite(block)):
-            raise InputError(f"{src}: projections {i}..{i + len(block) - 1} hold NaN or inf "
-                             "values")
-        if denom is not None:
-            block = (block - dark) / denom
-        elif mode == "row bright level":
-            bright = np.percentile(block, 99, axis=-1, keepdims=True)
-            block = block / np.maximum(bright, np.float32(1e-6))
-        if zingers:
-            block = remove_outlier(block)
-        if paganin is not None:
-            block = retrieve_phase(block, **paganin)
-        out[i : i + BLOCK] = minus_log(block)
-    return out, mode
-
-
-def _center_sinogram(proj: np.ndarray) -> np.ndarray:
-    """Mean sinogram of up to 5 slices around the middle (less noise for centre finding)."""
-    nz = proj.shape[1]
-    lo, hi = max(0, nz // 2 - 2), min(nz, nz // 2 + 3)
-    return proj[:, lo:hi, :].mean(axis=1)
-
-
-def _auto_center(proj: np.ndarray, theta: np.ndarray, method: str) -> float:
-    sino = _center_sinogram(proj)
-    if method == "pc" and not is_360(theta):
-        i = int(np.argmin(theta))
-        j = int(np.argmin(np.abs(theta - (theta[i] + np.pi))))
-        if theta_span(theta) < 0.98 * np.pi:
-            raise InputError(f"scan covers {np.degrees(theta_span(theta)):.1f} deg; phase "
-                             "correlation needs projections 180 deg apart")
-        return find_center_pc(proj[i], proj[j])
-    return find_center(sino, theta, method)
+def raw_flat_field(raw: RawScan, no_flats: str, no_darks: str) -> FlatField:
+    """:func:`flat_field` of an in-memory :class:`~tomosnake.io.RawScan`."""
+    shape = raw.proj.shape[1:]
+    mean = None if raw.flat is None else np.mean(raw.flat, axis=0, dtype=np.float32)
+    dark = None if raw.dark is None else np.mean(raw.dark, axis=0, dtype=np.float32)
+    return flat_field([mean], dark, shape, str(raw.meta.get("source", "scan")), no_flats,
+                      no_darks)
 
 
 def prepare(
@@ -139,99 +247,112 @@ def prepare(
     center: float | str = "auto",
     center_method: str = "vo",
     half_acquisition: bool | str = "auto",
+    no_flats: str = "error",
+    no_darks: str = "error",
 ) -> RawScan:
-    """Raw scan -> reconstruction-ready line integrals with the rotation centre.
+    """Raw scan -> reconstruction-ready line integrals with the rotation centre, in memory.
 
     Args:
-        raw: projections (angle, z, x) in counts with flats/darks, or already normalised
-            transmission if ``raw.flat`` is None (values <= 2; larger values are taken as counts
-            without flats and each detector row of each projection is divided by its 99th
-            percentile, which assumes air in every row). Missing darks count as 0.
-        zingers: remove bright outliers from each normalised projection
-            (:func:`~tomosnake.preprocess.zingers.remove_outlier`, 3x3 median, 6 robust sigma).
-        rings: stripe removal on each sinogram: ``none``, ``sort`` (Vo alg. 3), ``large``
-            (Vo alg. 5), ``all`` (Vo alg. 3-6), ``fw`` (Münch Fourier-wavelet), ``ti``
-            (Titarenko).
+        raw: projections (angle, z, x) in counts with flats/darks (or without: ``no_flats``).
+        zingers: remove bright outliers from each normalised projection.
+        rings: stripe removal on each sinogram (:data:`RING_METHODS`).
         paganin: None, or Paganin options ``delta_beta`` (or tomopy's ``alpha``),
             ``pixel_size_um``, ``distance_m``, ``energy_kev`` (defaults from ``raw.meta``),
             ``pad``.
-        center: rotation centre in tomopy's convention (column j spans [j, j+1)) of the input
-            detector, or ``"auto"``.
-        center_method: ``vo``, ``pc`` or ``360`` (see
-            :func:`~tomosnake.preprocess.center.find_center`).
-        half_acquisition: True: a 360-degree offset-axis scan, stitched to 180 degrees of double
-            width; ``"auto"``: the same if a 360-degree scan's axis is more than a quarter of the
-            width from the middle (then the centre is found by the ``360`` overlap method);
-            False: never.
+        center: rotation centre in tomopy's convention on the input detector, or ``"auto"``.
+        center_method: ``vo``, ``pc`` or ``360``.
+        half_acquisition: True / False / ``"auto"`` (a 360-degree scan whose axis is more
+            than a quarter of the width from the middle is stitched to 180 degrees).
+        no_flats, no_darks: the explicit fallback without flats or darks (:data:`NO_FLATS`,
+            :data:`NO_DARKS`).
 
     Returns:
-        RawScan with ``proj`` float32 line integrals (angle, z, x), ``theta`` (radians),
-        ``flat = dark = None`` and ``meta`` = ``raw.meta`` plus ``center`` (tomopy convention, on
-        the returned data) and ``preprocess`` (options, normalisation mode, stripe metrics before
-        and after stripe removal, centre method, angular range). 360-degree scans that are not
-        half acquisitions are returned as 360-degree data (all angles kept; FBP weights of
-        pi / n_angles reconstruct them correctly).
-
-    Raises:
-        InputError: NaN/inf in the data, unusable flats. ConfigError: bad options.
+        RawScan with ``proj`` float32 line integrals (angle, z, x), ``theta`` (radians), no
+        flats/darks, and ``meta`` = ``raw.meta`` plus ``center`` (on the returned data) and
+        ``preprocess`` (what was done, centre analysis, stripe metrics before and after).
     """
+    try:
+        from tomosnake.preprocess.centering import analyse_center, center_rows
+    except ImportError:  # TEMPORARY: until preprocess/centering.py lands
+        analyse_center, center_rows = _legacy_analyse_center, _legacy_center_rows
+
     _check_options(rings, center, center_method, half_acquisition)
-    src = raw.meta.get("source", "scan")
+    src = str(raw.meta.get("source", "scan"))
     theta = np.asarray(raw.theta, dtype=np.float64)
     if not np.all(np.isfinite(theta)):
         raise InputError(f"{src}: rotation angles hold NaN or inf values")
-    pag = _paganin_args(paganin, raw.meta) if paganin is not None else None
-    proj, mode = _normalised_projections(raw, zingers, pag)
-
-    nz = proj.shape[1]
-    before, after = [], []
-    level = fw_default_level(proj.shape)
-    kwargs = {"level": level} if rings == "fw" else {}
-    for z in track(range(nz), f"stripe removal ({rings})"):
-        sino = np.ascontiguousarray(proj[:, z, :])
-        before.append(stripe_metric(sino))
-        if rings != "none":
-            sino = remove_stripes(sino, rings, **kwargs)
-            proj[:, z, :] = sino
-        after.append(stripe_metric(sino))
-
-    full = is_360(theta)
-    nx = proj.shape[2]
-    c360 = None
-    stitched = False
-    if center == "auto":
-        if full and half_acquisition is not False:
-            c360 = find_center(_center_sinogram(proj), theta, "360")
-            stitched = half_acquisition is True or abs(c360 - nx / 2) > HALF_ACQ_OFFSET * nx
-        c = c360 if stitched else _auto_center(proj, theta, center_method)
-        used_method = "360" if stitched else center_method
-    else:
-        c = float(center)
-        used_method = "given"
-        if full and half_acquisition is not False:
-            stitched = half_acquisition is True or abs(c - nx / 2) > HALF_ACQ_OFFSET * nx
-    if half_acquisition is True and not full:
-        raise ConfigError(f"{src}: half_acquisition=true needs a 360-degree scan, angles cover "
-                          f"{np.degrees(theta_span(theta)):.1f} deg")
-    center_input = float(c)
-    if stitched:
-        proj, theta, c = stitch_half_acquisition(proj, theta, c)
-    log.info("%s: rotation centre %.2f (%s)", src, c, used_method)
-
+    pag = paganin_args(paganin, raw.meta) if paganin is not None else None
+    ff = raw_flat_field(raw, no_flats, no_darks)
+    na, nz, _ = raw.proj.shape
+    proj = np.empty(raw.proj.shape, np.float32)
+    for i in track(range(0, na, BLOCK), "normalise projections"):
+        proj[i : i + BLOCK] = normalise_block(raw.proj[i : i + BLOCK], i, na, ff, zingers=zingers,
+                                              paganin=pag, where=src)
+    proj, before, after = clean_rows(proj, rings)
+    rows = center_rows(nz)
+    report = analyse_center({z: proj[:, z, :] for z in rows}, theta, nz, center=center,
+                            method=center_method, half_acquisition=half_acquisition,
+                            pixel_size_um=raw.meta.get("pixel_size_um"))
+    per_row = np.asarray(report["per_row"] or [report["center_input_detector"]] * nz)
+    if report["half_acquisition"]:
+        proj, theta, per_row = stitch_rows(proj, theta, per_row)
+    log.info("%s: rotation centre %.2f (%s)", src, report["center"], report["used"]["method"])
     meta = dict(raw.meta)
-    meta["center"] = float(c)
+    meta["center"] = float(report["center"]) if report["per_row"] is None else per_row.tolist()
     meta["preprocess"] = {
-        "normalisation": mode,
+        "normalisation": ff.mode,
         "zingers": bool(zingers),
         "rings": rings,
         "paganin": pag,
-        "center_method": used_method,
-        "center_input_detector": center_input,
-        "half_acquisition": stitched,
+        "center_method": report["used"]["method"],
+        "center_input_detector": report["center_input_detector"],
+        "half_acquisition": report["half_acquisition"],
         "theta_range_deg": float(np.degrees(theta_span(theta))),
         "ring_metric_before": float(np.mean(before)),
         "ring_metric_after": float(np.mean(after)),
         "ring_metric": "RMS(column mean - its 9-column running median) / RMS(sinogram), "
                        "mean over slices",
+        "center_analysis": report,
     }
     return RawScan(proj=proj, theta=theta, flat=None, dark=None, meta=meta)
+
+
+def _legacy_center_rows(nz: int) -> list[int]:  # TEMPORARY
+    return list(range(max(0, nz // 2 - 2), min(nz, nz // 2 + 3)))
+
+
+def _legacy_analyse_center(sinos, theta, n_rows, *, center="auto", method="vo",  # TEMPORARY
+                           half_acquisition="auto", pixel_size_um=None, **_):
+    from tomosnake.preprocess.center import find_center, find_center_pc
+
+    sino = np.mean([sinos[z] for z in sorted(sinos)], axis=0)
+    nx = sino.shape[1]
+    full = is_360(theta)
+    stitched = False
+    if center == "auto":
+        if full and half_acquisition is not False:
+            c360 = find_center(sino, theta, "360")
+            stitched = half_acquisition is True or abs(c360 - nx / 2) > 0.25 * nx
+        if stitched:
+            c, used = c360, "360"
+        elif method == "pc" and not full:
+            i = int(np.argmin(theta))
+            j = int(np.argmin(np.abs(theta - (theta[i] + np.pi))))
+            if theta_span(theta) < 0.98 * np.pi:
+                raise InputError(f"scan covers {np.degrees(theta_span(theta)):.1f} deg; phase "
+                                 "correlation needs projections 180 deg apart")
+            c, used = find_center_pc(sino[i][None], sino[j][None]), "pc"
+        else:
+            c, used = find_center(sino, theta, method), method
+    else:
+        c, used = float(center), "given"
+        if full and half_acquisition is not False:
+            stitched = half_acquisition is True or abs(c - nx / 2) > 0.25 * nx
+    if half_acquisition is True and not full:
+        raise ConfigError(f"half_acquisition=true needs a 360-degree scan, angles cover "
+                          f"{np.degrees(theta_span(theta)):.1f} deg")
+    out_c = c
+    if stitched:
+        out_c = stitch_half_acquisition(sino[:, None, :], theta, c)[2]
+    return {"center": float(out_c), "per_row": None, "half_acquisition": stitched,
+            "center_input_detector": float(c), "used": {"method": used, "reason": ""}}

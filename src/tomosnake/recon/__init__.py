@@ -9,7 +9,7 @@ from tomosnake.recon.api import ALGORITHMS, reconstruct
 from tomosnake.recon.backend import Backend, get_backend
 from tomosnake.recon.filters import FILTERS, filter_response
 from tomosnake.recon.project import forward_project, projection_matrix
-from tomosnake.recon.slabs import crop_center, reconstruct_slab, reconstruct_store
+from tomosnake.recon.slabs import crop_center, reconstruct_rows, reconstruct_store
 
 __all__ = [
     "ALGORITHMS",
@@ -21,6 +21,6 @@ __all__ = [
     "projection_matrix",
     "reconstruct",
     "crop_center",
-    "reconstruct_slab",
+    "reconstruct_rows",
     "reconstruct_store",
 ]

@@ -1,16 +1,20 @@
 """Multiscale OME-Zarr (NGFF v0.5, zarr v3) of a reconstruction and its labels, for napari.
 
-Layout (``out_path`` is a zarr v3 group)::
+Layout (a zarr v3 group)::
 
-    scan.ome.zarr/            multiscales image "recon": arrays 0, 1, ... (z, y, x) float32
+    scan.ome.zarr/            multiscales image: arrays 0, 1, ... (z, y, x) float32
         labels/               {"ome": {"labels": ["phases"]}}
-            phases/           multiscales label image, uint8, with "image-label" colours/names
+            phases/           multiscales label image 0, 1, ... uint8, with colours and names
 
-Level k is the full-resolution volume downsampled by 2**k on every axis (block
-mean for grey values, nearest sample for labels); its ``scale`` metadata is the
-voxel size times 2**k in micrometres. All levels are built together from one
-z-slab of the full-resolution volume at a time, so memory stays bounded (one slab of
-``CHUNKS[0]`` planes) whatever the volume size.
+In the workflow, level 0 of the image and of the labels are the reconstruction and the
+segmentation themselves (the recon and segment merges link their slabs there), so the
+volume is stored once; :func:`write_pyramid` then adds the coarser levels and the group
+metadata. :func:`write_ome_zarr` builds the same from two volume stores (a copy of level 0).
+
+Level k is level k-1 downsampled by 2 on every axis (2x2x2 block mean for grey values, the
+first voxel of each block for labels; odd tails dropped), written ``ROW_CHUNK`` planes deep
+and made from twice as many planes of level k-1 at a time: memory holds a few planes, and
+every level is read once.
 """
 
 from __future__ import annotations
@@ -21,25 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
+from tomosnake import sketch
 from tomosnake.errors import ConfigError
-from tomosnake.io import atomic_output, volume_attrs
+from tomosnake.io import atomic_output, create_volume, volume_attrs
+from tomosnake.layout import PLANE_CHUNK, ROW_CHUNK
 from tomosnake.progress import track
-from tomosnake.viz.inputs import (
-    check_same_shape,
-    open_3d,
-    phase_color,
-    phases_of,
-    sample_planes,
-    voxel_size_um,
-)
+from tomosnake.viz.inputs import check_same_shape, open_3d, phase_color, phases_of, sample_planes
 
 NGFF_VERSION = "0.5"
 AXES = [{"name": n, "type": "space", "unit": "micrometer"} for n in ("z", "y", "x")]
-#: chunks (z, y, x) of level 0, and the depth of the slabs it is written in; level k
-#: has z-chunks CHUNKS[0] >> k deep so that each slab fills whole chunks at every level
-CHUNKS = (32, 256, 256)
+LABEL_PATH = "labels/phases"
+
+
+def level_chunks(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Chunks (z, y, x) of every pyramid level: ROW_CHUNK planes of PLANE_CHUNK^2 pixels."""
+    return (min(ROW_CHUNK, shape[0]), min(PLANE_CHUNK, shape[1]), min(PLANE_CHUNK, shape[2]))
 
 
 def _multiscales(name: str, n_levels: int, voxel_um: float, method: str) -> list[dict]:
@@ -56,27 +57,14 @@ def _multiscales(name: str, n_levels: int, voxel_um: float, method: str) -> list
             "axes": AXES,
             "datasets": datasets,
             "type": method,
-            "metadata": {"description": f"level k = level 0 downsampled by 2**k ({method})"},
+            "metadata": {"description": f"level k = level k-1 downsampled by 2 ({method})"},
         }
     ]
 
 
-def _create(group: zarr.Group, path: str, shape: tuple[int, ...], dtype: Any, k: int) -> zarr.Array:
-    """Level ``k``: chunks of ``CHUNKS`` with the z-depth halved per level (slab-aligned)."""
-    chunks = (max(CHUNKS[0] >> k, 1), *CHUNKS[1:])
-    return group.create_array(
-        path,
-        shape=shape,
-        dtype=dtype,
-        chunks=tuple(min(c, s) for c, s in zip(chunks, shape, strict=True)),
-        dimension_names=("z", "y", "x"),
-        fill_value=0,
-    )
-
-
 def _halve(block: np.ndarray, labels: bool) -> np.ndarray:
-    """Downsample a (z, y, x) block by 2 per axis: nearest sample (labels) or 2x2x2 mean."""
-    nz, ny, nx = (s - s % 2 for s in block.shape)  # odd tails dropped, as in the level shapes
+    """Downsample a (z, y, x) block by 2 per axis: first voxel (labels) or 2x2x2 mean."""
+    nz, ny, nx = (s - s % 2 for s in block.shape)
     block = block[:nz, :ny, :nx]
     if labels:
         return np.ascontiguousarray(block[::2, ::2, ::2])
@@ -84,49 +72,47 @@ def _halve(block: np.ndarray, labels: bool) -> np.ndarray:
     return blocks.mean(axis=(1, 3, 5), dtype=block.dtype)
 
 
-def _write_pyramid(group: zarr.Group, source: Any, n_levels: int, labels: bool, what: str) -> None:
-    """Write levels 0..n_levels-1 of ``source`` into ``group``, one z-slab at a time.
+def write_level(src: Any, out: str | os.PathLike[str], labels: bool = False) -> Path:
+    """Write the next pyramid level of ``src`` (a level's path or array) at ``out``, atomically.
 
-    A slab is ``CHUNKS[0]`` planes of level 0; it yields exactly one row of chunks at
-    every level (level k chunks are ``CHUNKS[0] >> k`` planes deep), so memory is one
-    slab whatever the volume size and no chunk is written twice.
+    Grey values: 2x2x2 block means; labels: the first voxel of each block.
     """
-    shape = tuple(source.shape)
-    dtype = np.uint8 if labels else np.dtype(source.dtype)
-    arrays = [
-        _create(group, str(k), tuple(s >> k for s in shape), dtype, k) for k in range(n_levels)
-    ]
-    depth = CHUNKS[0]
-    for z0 in track(range(0, shape[0], depth), f"OME-Zarr pyramid of {what}"):
-        block = np.asarray(source[z0 : z0 + depth], dtype=dtype)
-        for k, arr in enumerate(arrays):
-            if k:
-                block = _halve(block, labels)
-            start = z0 >> k
-            stop = min(start + block.shape[0], arr.shape[0])
-            if stop > start:
-                arr[start:stop] = block[: stop - start, : arr.shape[1], : arr.shape[2]]
+    out = Path(out)
+    what = str(src) if isinstance(src, str | os.PathLike) else "volume"
+    if isinstance(src, str | os.PathLike):
+        src = open_3d(src, "labels" if labels else "reconstruction")
+    shape = tuple(s // 2 for s in src.shape)
+    if min(shape) < 1:
+        raise ConfigError(f"{what}: level of shape {src.shape} is too small to halve")
+    with atomic_output(out) as tmp:
+        arr = create_volume(tmp, shape, src.dtype, chunks=level_chunks(shape))
+        step = arr.chunks[0]
+        for z in track(range(0, shape[0], step), f"pyramid level {out.name} of {what}"):
+            z1 = min(z + step, shape[0])
+            arr[z:z1] = _halve(np.asarray(src[2 * z : 2 * z1]), labels)[: z1 - z, : shape[1],
+                                                                          : shape[2]]
+    return out
 
 
-def _levels_for(shape: tuple[int, ...], levels: int) -> int:
-    """Requested levels, fewer if a level would have an axis shorter than 2 voxels.
+def _write_group(path: Path, attrs: Mapping[str, Any]) -> None:
+    """A zarr v3 group's ``zarr.json`` (only the metadata document), written atomically."""
+    import json
 
-    At most ``log2(CHUNKS[0]) + 1`` levels, so every slab start is divisible by 2**k.
-    """
-    if levels < 1:
-        raise ConfigError(f"levels must be at least 1, got {levels}")
-    fit = 1
-    while fit < min(levels, CHUNKS[0].bit_length()) and min(shape) // 2**fit >= 2:
-        fit += 1
-    return fit
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": dict(attrs)}
+    path.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path / "zarr.json") as tmp:
+        Path(tmp).write_text(json.dumps(doc, indent=2, allow_nan=False))
 
 
-def _omero(recon: Any, name: str) -> dict:
-    sample = sample_planes(recon, 8)
-    finite = sample[np.isfinite(sample)]
-    lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-    mn, mx = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    window = {"min": mn, "max": mx, "start": float(lo), "end": float(hi)}
+def _omero(image: Any, attrs: Mapping[str, Any], name: str) -> dict:
+    sk = attrs.get("sketch") or sketch.sketch(sample_planes(image, 8))
+    if sk.get("count"):
+        lo, hi = sketch.percentile(sk, 0.5), sketch.percentile(sk, 99.5)
+        mn, mx = sk["quantiles"][0], sk["quantiles"][-1]
+    else:
+        lo = mn = 0.0
+        hi = mx = 1.0
+    window = {"min": mn, "max": mx, "start": lo, "end": hi}
     return {
         "name": name,
         "channels": [{"label": name, "color": "FFFFFF", "window": window, "active": True}],
@@ -143,48 +129,82 @@ def _image_label(phases: Mapping[str, int]) -> dict:
     return {"colors": colors, "properties": props, "source": {"image": "../../"}}
 
 
+def write_metadata(root: str | os.PathLike[str], levels: int, name: str | None = None) -> Path:
+    """Write the NGFF group documents of an OME-Zarr whose levels 0..levels-1 exist.
+
+    ``root/0`` is the image (float32, attributes ``voxel_size_um`` and the grey-value
+    ``sketch``); ``root/labels/phases/0``, if present, the labels (uint8, attribute
+    ``phases``). The root document is written last, so a reader never finds a group that
+    lists a level not yet written.
+    """
+    root = Path(root)
+    if levels < 1:
+        raise ConfigError(f"pyramid levels must be at least 1, got {levels}")
+    image = open_3d(root / "0", "reconstruction")
+    attrs = volume_attrs(image)
+    voxel = float(attrs.get("voxel_size_um") or 1.0)
+    name = name or root.name.removesuffix(".zarr").removesuffix(".ome")
+    label_dir = root / LABEL_PATH
+    labels = open_3d(label_dir / "0", "labels") if (label_dir / "0").exists() else None
+    if labels is not None:
+        check_same_shape(image, labels, root / "0", label_dir / "0")
+        phases = phases_of(labels, label_dir / "0")
+        _write_group(label_dir, {"ome": {"version": NGFF_VERSION,
+                                         "multiscales": _multiscales("phases", levels, voxel,
+                                                                     "nearest"),
+                                         "image-label": _image_label(phases)}})
+        _write_group(root / "labels", {"ome": {"version": NGFF_VERSION, "labels": ["phases"]}})
+    _write_group(root, {"ome": {"version": NGFF_VERSION,
+                                "multiscales": _multiscales(name, levels, voxel, "mean"),
+                                "omero": _omero(image, attrs, name)}})
+    return root
+
+
+def write_pyramid(root: str | os.PathLike[str], levels: int, name: str | None = None) -> Path:
+    """Add levels 1..levels-1 (image, and labels if present) and the group documents to an
+    OME-Zarr whose level 0 exists (see :func:`write_metadata`)."""
+    root = Path(root)
+    for base, is_label in ((root, False), (root / LABEL_PATH, True)):
+        if (base / "0").exists():
+            for k in range(1, levels):
+                write_level(base / str(k - 1), base / str(k), labels=is_label)
+    return write_metadata(root, levels, name)
+
+
+def _copy(src: Any, out: Path) -> None:
+    with atomic_output(out) as tmp:
+        arr = create_volume(tmp, tuple(src.shape), src.dtype, volume_attrs(src),
+                            chunks=level_chunks(tuple(src.shape)))
+        for z in track(range(0, src.shape[0], arr.chunks[0]), f"copying {out}"):
+            arr[z : z + arr.chunks[0]] = np.asarray(src[z : z + arr.chunks[0]])
+
+
 def write_ome_zarr(
     recon_path: str | os.PathLike[str],
     labels_path: str | os.PathLike[str] | None,
     out_path: str | os.PathLike[str],
     levels: int = 3,
 ) -> Path:
-    """Write the reconstruction (and labels, if given) as a multiscale OME-Zarr, atomically.
+    """Write a reconstruction (and labels, if given) as a multiscale OME-Zarr, atomically.
 
-    ``levels`` pyramid levels (fewer if the volume is too small), scales in
-    micrometres from ``voxel_size_um`` (1.0 if absent). Labels become the label
-    image ``labels/phases`` with the phase names and display colours.
+    Level 0 is a copy of the stores (the workflow links them instead); ``levels`` is
+    reduced when the volume is too small to halve that often.
     """
+    from tomosnake.layout import pyramid_levels
+
     recon = open_3d(recon_path, "reconstruction")
     labels = open_3d(labels_path, "labels") if labels_path is not None else None
     if labels is not None:
         check_same_shape(recon, labels, Path(recon_path), Path(labels_path))
-    voxel = voxel_size_um(recon, labels) or 1.0
-    n = _levels_for(tuple(recon.shape), levels)
+        phases_of(labels, labels_path)
+    if levels < 1:
+        raise ConfigError(f"levels must be at least 1, got {levels}")
+    n = min(levels, pyramid_levels(tuple(recon.shape), min_size=1))
     out_path = Path(out_path)
-    name = out_path.name.removesuffix(".zarr").removesuffix(".ome")
     with atomic_output(out_path) as tmp:
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        _write_pyramid(root, recon, n, labels=False, what=str(recon_path))
-        root.attrs["ome"] = {
-            "version": NGFF_VERSION,
-            "multiscales": _multiscales(name, n, voxel, "mean"),
-            "omero": _omero(recon, name),
-        }
-        root.attrs["tomosnake"] = {
-            "recon_attrs": volume_attrs(recon),
-            "recon_path": str(recon_path),
-            "labels_path": str(labels_path) if labels_path is not None else None,
-        }
+        _copy(recon, tmp / "0")
         if labels is not None:
-            phases = phases_of(labels, labels_path)
-            container = root.create_group("labels")
-            container.attrs["ome"] = {"version": NGFF_VERSION, "labels": ["phases"]}
-            lab_group = container.create_group("phases")
-            _write_pyramid(lab_group, labels, n, labels=True, what=str(labels_path))
-            lab_group.attrs["ome"] = {
-                "version": NGFF_VERSION,
-                "multiscales": _multiscales("phases", n, voxel, "nearest"),
-                "image-label": _image_label(phases),
-            }
+            _copy(labels, tmp / LABEL_PATH / "0")
+        write_pyramid(tmp, n, out_path.name.removesuffix(".zarr").removesuffix(".ome"))
     return out_path
+

@@ -1,0 +1,82 @@
+"""The configuration schema, the one home of every setting's default.
+
+``workflow/schemas/config.schema.yaml`` documents each key and its default; the package
+carries the same file (``tomosnake/schemas``, a link in the source tree, a copy in a wheel),
+so the command line, the library and the workflow all take their defaults from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+from tomosnake.errors import ConfigError
+
+
+@functools.cache
+def schema(name: str = "config") -> dict[str, Any]:
+    """The parsed ``{name}.schema.yaml`` (``config`` or ``scans``)."""
+    text = resources.files("tomosnake").joinpath("schemas", f"{name}.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def defaults(section: str) -> dict[str, Any]:
+    """``{key: default}`` of one config section (e.g. ``"segment"``)."""
+    props = schema()["properties"][section]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v}
+
+
+def _fill_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema_):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, sub["default"])
+        yield from validate_properties(validator, properties, instance, schema_)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Filling = _fill_defaults(Draft202012Validator)
+
+
+def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
+    """``"key.path: message"`` of the first schema violation, or None."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    err = errors[0]
+    where = ".".join(str(p) for p in err.path)
+    return f"{where}: {err.message}" if where else err.message
+
+
+def validate_config(config: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
+    """A copy of ``config`` validated against the schema with every default filled in."""
+    import copy
+
+    cfg = copy.deepcopy(dict(config))
+    problem = first_error(_Filling(schema()), cfg)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a config YAML file, validate it and fill in defaults; ConfigError names the key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    return validate_config(data, str(p))
