@@ -1,8 +1,8 @@
 """Bad configs and scan sheets stop the workflow before any job, naming the key or scan.
 
-Most cases call the validation the workflow runs (snakemake.utils.validate on the
-config schema, tomosnake.scansheet on the sheet) directly; a few run Snakemake's
-dry-run to show the message reaches the user with a non-zero exit.
+Most cases call the validation the workflow runs (tomosnake.config on the config schema,
+tomosnake.scansheet on the sheet) directly; a few run Snakemake's dry-run to show the
+message reaches the user with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -14,36 +14,37 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
+from tomosnake.beamtime import refuse_renamed
+from tomosnake.config import validate_config
 from tomosnake.errors import ConfigError
 from tomosnake.scansheet import read_scan_sheet, scan_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMAS = REPO / "workflow" / "schemas"
+DIAD = REPO.parent / "shared" / "data" / "real_scans" / "diad_k11-18014" / "k11-18014.nxs"
 GOOD_SHEET = "scan_id\tpath\tformat\nscanA\tresources/sim/a.h5\tdxchange\n"
 GOOD_CONFIG = {"scans": "config/scans.tsv", "simulate": {"a": {"shape": [8, 32, 32]}}}
 
 
 def validated(config: dict) -> dict:
-    config = copy.deepcopy(config)
-    validate(config, str(SCHEMAS / "config.schema.yaml"))
-    return config
+    refuse_renamed(config, "config")
+    return validate_config(copy.deepcopy(config))
 
 
 def settings_of(tmp_path: Path, sheet: str, config: dict | None = None) -> dict:
     path = tmp_path / "scans.tsv"
     path.write_text(sheet)
-    rows = read_scan_sheet(path, SCHEMAS / "scans.schema.yaml")
+    rows = read_scan_sheet(path)
     cfg = validated(config or GOOD_CONFIG)
-    return {s: scan_settings(cfg, row, SCHEMAS / "config.schema.yaml") for s, row in rows.items()}
+    return {s: scan_settings(cfg, row) for s, row in rows.items()}
 
 
 def test_defaults_come_from_the_schema(tmp_path):
     settings = settings_of(tmp_path, GOOD_SHEET)["scanA"]
-    assert settings["recon"] == {"algorithm": "gridrec", "filter": "shepp", "slabs": 2,
-                                 "crop": None, "device": "auto", "tomopy_exact": False}
+    assert settings["recon"]["algorithm"] == "gridrec" and settings["recon"]["crop"] is None
+    assert settings["layout"] == {"slab_rows": 64, "slabs": None, "keep": [], "scratch": None}
     assert settings["preprocess"]["center"] == "auto"
+    assert settings["preprocess"]["no_flats"] == "error"
 
 
 def test_scan_sheet_overrides_one_scan(tmp_path):
@@ -57,8 +58,12 @@ def test_scan_sheet_overrides_one_scan(tmp_path):
     "section,expect",
     [
         ({"recon": {"filter": "sheppp"}}, "sheppp"),
-        ({"recon": {"slabs": "two"}}, "two"),
-        ({"recon": {"slabs": 0}}, "0"),
+        ({"layout": {"slab_rows": "two"}}, "two"),
+        ({"layout": {"slabs": 0}}, "0"),
+        ({"recon": {"slabs": 4}}, "recon.slabs was replaced by layout.slab_rows"),
+        ({"segment": {"chunks": 4}}, "segment.chunks was replaced by layout.slab_rows"),
+        ({"morph": {"voxel_size_um": 0.1}}, "voxel_size_um column"),
+        ({"preprocess": {"no_flats": "guess"}}, "guess"),
         ({"recon": {"speed": 11}}, "speed"),
         ({"preprocess": {"rings": "magic"}}, "magic"),
         ({"preprocess": {"paganin": {"energy_kev": 20}}}, "distance_m"),
@@ -90,6 +95,9 @@ def test_bad_config_value_is_named(section, expect):
         ("scan_id\tformat\nscanA\tdxchange\n", "'path'"),
         ("path\nresources/sim/a.h5\n", "'scan_id'"),
         ("scan_id\tpath\n", "no scans"),
+        ("scan_id\tpath\tsegment.epochs\nscanA\ta.h5\t5\n", "one setting for the whole beamtime"),
+        ("scan_id\tpath\tlayout.keep\nscanA\ta.h5\t[prep]\n", "one setting for the whole"),
+        ("scan_id\tpath\tlayout.slab_rows\nscanA\ta.h5\tmany\n", "many"),
     ],
 )
 def test_bad_scan_sheet_is_named(tmp_path, sheet, expect):
@@ -102,7 +110,7 @@ def dry_run(tmp_path: Path, config: dict, sheet: str, *targets: str):
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "config" / "scans.tsv").write_text(sheet)
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "workflow" / "Snakefile"),
          "--directory", str(tmp_path), "--configfile", str(tmp_path / "config" / "config.yaml"),
          *targets],
         capture_output=True, text=True, timeout=300,
@@ -115,17 +123,23 @@ def dry_run(tmp_path: Path, config: dict, sheet: str, *targets: str):
         ({**GOOD_CONFIG, "recon": {"filter": "sheppp"}}, GOOD_SHEET, (), "sheppp"),
         (GOOD_CONFIG, "scan_id\tpath\n../evil\tx.h5\n", (), "../evil"),
         (GOOD_CONFIG, "scan_id\tpath\nscanA\t/no/such/scan.h5\n", (), "/no/such/scan.h5"),
-        (GOOD_CONFIG, GOOD_SHEET, ("results/nosuch/recon.zarr",), "results/nosuch/recon.zarr"),
+        (GOOD_CONFIG, GOOD_SHEET, ("results/nosuch/morphology.json",),
+         "results/nosuch/morphology.json"),
+        ({**GOOD_CONFIG, "recon": {"crop": 999}},
+         GOOD_SHEET + "gone\t/no/such/scan.h5\n", (), "2 problem(s) in 2 scan(s)"),
+        ({**GOOD_CONFIG, "recon": {"slabs": 3}}, GOOD_SHEET, (), "layout.slabs (jobs per scan)"),
         ({**GOOD_CONFIG, "segment": {"train_scans": ["scanZ"]}}, GOOD_SHEET, (),
          "segment.train_scans ['scanZ']: not in the scan sheet"),
         ({**GOOD_CONFIG, "segment": {"train_scans": ["real"]}},
-         GOOD_SHEET + "real\tdata/real.nxs\tnexus\n", (),
+         "scan_id\tpath\tformat\tvoxel_size_um\nscanA\tresources/sim/a.h5\tdxchange\t\n"
+         f"real\t{DIAD}\tnexus\t1.0\n", (),
          "segment.train_scans ['real']: no ground truth to train on"),
         (GOOD_CONFIG, GOOD_SHEET.replace("scan_id\tpath\tformat", "scan_id\tpath\tformat\t"
                                          "segment.method").replace("dxchange\n", "dxchange\tcnn\n"),
          (), "use segment.method cnn/rf, which needs a trained model"),
     ],
-    ids=["config", "sheet", "missing-raw", "unknown-scan", "train-scan-unknown",
+    ids=["config", "sheet", "missing-raw", "unknown-scan", "all-problems-at-once", "renamed-key",
+         "train-scan-unknown",
          "train-scan-real", "model-without-training"],
 )
 def test_snakemake_stops_with_the_message(tmp_path, config, sheet, targets, expect):

@@ -10,22 +10,18 @@ time are known before the first job, and every problem of every scan is reported
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tomosnake.config import schema, validate_config
+from tomosnake.config import validate_config
 from tomosnake.errors import ConfigError
 from tomosnake.io.scaninfo import ScanInfo
-from tomosnake.layout import Layout, JobSize, job_sizes, plan, pyramid_levels
+from tomosnake.layout import JobSize, Layout, job_sizes, plan, pyramid_levels
+from tomosnake.preflight import SIM_PATTERN
 from tomosnake.scansheet import read_scan_sheet, scan_settings
 
-#: simulated scans: resources/sim/NAME.h5 (DXchange) or resources/sim/NAME_tiff (TIFF stack)
-SIM_PATTERN = re.compile(
-    r"^resources/sim/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?P<tiff>_tiff)?(\.h5)?$"
-)
 #: settings that were renamed: old key -> message
 RENAMED = {
     "recon.slabs": "recon.slabs was replaced by layout.slab_rows (detector rows per job, "
@@ -80,32 +76,14 @@ class Beamtime:
         path = Path(self.scans[scan]["path"])
         return str(path.with_name(f"{path.name.removesuffix('.h5')}_truth.zarr"))
 
-    def _sim_info(self, scan: str) -> ScanInfo:
-        from tomosnake.synth import make_spec
-
-        spec = make_spec(**self.config["simulate"][self.sim_name(scan)])
-        nz = spec.phantom.shape[0]
-        return ScanInfo(source=self.scans[scan]["path"], format="simulated",
-                        n_proj=spec.n_angles, n_rows=nz, n_cols=spec.detector_width,
-                        dtype="uint16", n_theta=spec.n_angles, theta_first_deg=0.0,
-                        theta_span_deg=spec.theta_range_deg, n_flat=spec.n_flats,
-                        n_dark=spec.n_darks, pixel_size_um=spec.pixel_size_um,
-                        energy_kev=spec.energy_kev)
-
-    # -- header facts and layout -------------------------------------------------------
     @cached_property
     def infos(self) -> dict[str, ScanInfo]:
-        """Header facts of every scan (simulated: from its settings)."""
-        from tomosnake.io.metadata import scan_info
+        """Header facts of every scan (simulated ones from their settings), after checking
+        every scan: one PreflightError lists all problems of all scans."""
+        from tomosnake.preflight import preflight, simulated_infos
 
-        out = {}
-        for scan, row in self.scans.items():
-            if self.sim_name(scan):
-                out[scan] = self._sim_info(scan)
-            else:
-                out[scan] = scan_info(row["path"], row.get("format", "auto"),
-                                      cache_dir=self.cache_dir)
-        return out
+        return preflight(self.config, self.scans, self.settings, cache_dir=self.cache_dir,
+                         simulated=simulated_infos(self.config, self.scans))
 
     def layout(self, scan: str) -> Layout:
         """Jobs and chunks of a scan (see :mod:`tomosnake.layout`)."""
@@ -132,20 +110,7 @@ class Beamtime:
 
         return training_scans(self.config, self.scans, self.settings, set(self.simulated))
 
-    # -- checks ------------------------------------------------------------------------
     def preflight(self) -> None:
-        """Raise ConfigError with one table of every problem of every scan, if any."""
-        from tomosnake.preflight import check_beamtime, format_problems
+        """Check every scan before any job (raises one error listing every problem)."""
+        _ = self.infos
 
-        simulated = {s: self.infos[s] for s in self.simulated}
-        problems = check_beamtime(self.config, self.scans, self.settings,
-                                  cache_dir=self.cache_dir, simulated=simulated)
-        if problems:
-            raise ConfigError("problems found before any job ran:\n"
-                              + format_problems(problems))
-
-
-def scope(section: str, key: str) -> str:
-    """``"scan"`` if a setting may differ per scan (a sheet column), else ``"beamtime"``."""
-    prop = schema()["properties"][section]["properties"].get(key, {})
-    return prop.get("x-scope", "scan")

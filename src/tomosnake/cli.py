@@ -23,10 +23,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("tomosnake.io.cli", "read a raw scan (DXchange, NeXus, TIFF, txrm) into raw.zarr"),
     "recon": ("tomosnake.recon.cli", "normalise, find the centre and reconstruct a raw scan"),
     "segment": ("tomosnake.segment.cli", "train a segmentation model or segment a volume"),
+    "label": ("tomosnake.segment.label_cli", "export slices to paint; check painted labels"),
     "morph": ("tomosnake.morph.cli", "quantify a labelled volume (fractions, areas, tortuosity)"),
     "report": ("tomosnake.viz.report_cli", "rebuild results/report.html from existing results"),
     "view": ("tomosnake.viz.view_cli", "print how to open a scan's OME-Zarr in napari"),
     "verify": ("tomosnake.verify", "report outputs that are incomplete or no longer match inputs"),
+    "check": ("tomosnake.check_cli", "check every scan of a beamtime before running (preflight)"),
+    "export": ("tomosnake.export_cli", "write a volume of a scan's OME-Zarr as a TIFF stack"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
 
 from tomosnake.errors import ConfigError
 
@@ -50,12 +51,14 @@ _Filling = _fill_defaults(Draft202012Validator)
 
 
 def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
-    """``"key.path: message"`` of the first schema violation, or None."""
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
-    if not errors:
+    """``"key.path: message"`` of the most relevant schema violation (inside a ``oneOf``,
+    the alternative's own complaint), or None."""
+    err = best_match(sorted(validator.iter_errors(instance), key=lambda e: list(e.path)))
+    if err is None:
         return None
-    err = errors[0]
-    where = ".".join(str(p) for p in err.path)
+    while err.context:  # oneOf/anyOf: the complaint of the alternative of the right type
+        err = next((e for e in err.context if e.validator != "type"), err.context[0])
+    where = ".".join(str(p) for p in err.absolute_path)
     return f"{where}: {err.message}" if where else err.message
 
 

@@ -26,18 +26,22 @@ def sketch(values: np.ndarray) -> dict[str, object]:
 
 
 def merge(sketches: Sequence[dict]) -> dict[str, object]:
-    """One sketch of the union of the data behind ``sketches`` (weighted by their counts)."""
+    """One sketch of the union of the data behind ``sketches``.
+
+    Each sketch is a piecewise-linear distribution function through its quantiles; the
+    merged function is their average weighted by voxel count, inverted at the levels.
+    """
     parts = [s for s in sketches if s["count"]]
     if not parts:
         return {"count": 0, "quantiles": []}
-    values = np.concatenate([np.asarray(s["quantiles"]) for s in parts])
-    weights = np.concatenate([np.full(len(s["quantiles"]), s["count"] / len(s["quantiles"]))
-                              for s in parts])
-    order = np.argsort(values, kind="stable")
-    values, cdf = values[order], np.cumsum(weights[order])
-    cdf = (cdf - 0.5 * weights[order]) / cdf[-1]
-    q = np.interp(np.linspace(0, 1, LEVELS), cdf, values)
-    return {"count": int(sum(s["count"] for s in parts)), "quantiles": [float(x) for x in q]}
+    xs = np.unique(np.concatenate([np.asarray(s["quantiles"]) for s in parts]))
+    total = sum(s["count"] for s in parts)
+    cdf = np.zeros_like(xs)
+    for s in parts:
+        q = np.asarray(s["quantiles"])
+        cdf += s["count"] / total * np.interp(xs, q, np.linspace(0, 1, q.size), left=0, right=1)
+    q = np.interp(np.linspace(0, 1, LEVELS), cdf, xs)
+    return {"count": int(total), "quantiles": [float(x) for x in q]}
 
 
 def percentile(sk: dict, pct: float) -> float:

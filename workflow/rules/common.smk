@@ -4,16 +4,16 @@
 import re
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from tomosnake.beamtime import Beamtime
+from tomosnake.preflight import DEFAULT_CACHE
 from tomosnake.provenance import code_fingerprint
 
 
-validate(config, "../schemas/config.schema.yaml")
-
-BT = Beamtime(config, cache_dir=".tomosnake/cache")
+# Validates config (workflow/schemas/config.schema.yaml, defaults filled in) and scan sheet,
+# then checks every scan's headers: one error lists every problem, before any job.
+BT = Beamtime(config, cache_dir=DEFAULT_CACHE)
 BT.preflight()
+config.update(BT.config)
 SCANS = BT.scans
 SETTINGS = BT.settings
 #: temporary stores (ingest blocks, slab stores, prep.zarr unless kept) live under TMP

@@ -8,8 +8,6 @@ the chunk index along the split axis) and writing one ``zarr.json``; when the pa
 on another filesystem (node-local scratch) the files are copied instead. Parts stay whole
 until the workflow deletes them, so a join that dies leaves everything as it was.
 
-:class:`CountingStore` wraps a store and counts the bytes read through it (benchmarks and
-the read-once tests).
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import zarr
-from zarr.storage import LocalStore, WrapperStore
 
 from tomosnake.errors import InputError
 from tomosnake.io.volume import _jsonable, atomic_output
@@ -140,28 +137,6 @@ def link_parts(
                 _place(f, tmp.joinpath("c", *map(str, idx)))
         (tmp / "zarr.json").write_text(json.dumps(meta, indent=2))
     return Path(out)
-
-
-class CountingStore(WrapperStore):
-    """A store that counts the bytes read through it (``bytes_read``, ``reads``)."""
-
-    def __init__(self, store: Any) -> None:
-        super().__init__(store)
-        self.bytes_read = 0
-        self.reads = 0
-
-    async def get(self, key, prototype, byte_range=None):  # noqa: D102 - zarr's Store API
-        buf = await self._store.get(key, prototype, byte_range)
-        if buf is not None and not key.endswith("zarr.json"):
-            self.bytes_read += len(buf)
-            self.reads += 1
-        return buf
-
-
-def open_counting(path: PathLike, mode: str = "r") -> tuple[Any, CountingStore]:
-    """Open the zarr node at ``path`` through a :class:`CountingStore`; returns (node, store)."""
-    store = CountingStore(LocalStore(str(path), read_only=mode == "r"))
-    return zarr.open(store=store, mode=mode), store
 
 
 def chunk_bytes_on_disk(path: PathLike) -> int:

@@ -51,7 +51,8 @@ class FlatField:
     """Mean dark and flat frames (z, x) float32 and how they normalise projections.
 
     ``flats`` holds one mean flat, or two (taken before and after the scan) that are
-    interpolated linearly in projection index; ``mode`` says what was done, in words.
+    interpolated linearly in acquisition time: projection i of n is taken at (i + 0.5) / n
+    of the way from the first set to the second. ``mode`` says what was done, in words.
     """
 
     mode: str
@@ -68,8 +69,8 @@ class FlatField:
             dark = self.dark if self.dark is not None else np.float32(0)
             if len(self.flats) == 1:
                 return (block - dark) / self.flats[0]
-            w = (np.arange(first, first + len(block), dtype=np.float32)
-                 / np.float32(max(1, n_proj - 1)))[:, None, None]
+            w = ((np.arange(first, first + len(block), dtype=np.float32) + np.float32(0.5))
+                 / np.float32(n_proj))[:, None, None]
             return (block - dark) / ((1 - w) * self.flats[0] + w * self.flats[1])
         if self.mode == "row bright level":
             bright = np.percentile(block, 99, axis=-1, keepdims=True)
