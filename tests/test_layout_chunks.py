@@ -10,8 +10,7 @@ import zarr
 
 from tomosnake import sketch
 from tomosnake.errors import ConfigError, InputError
-from tomosnake.io import atomic_output
-from tomosnake.io import iocount
+from tomosnake.io import atomic_output, iocount
 from tomosnake.io.chunkstore import chunk_bytes_on_disk, create_part, link_parts
 from tomosnake.layout import ROW_CHUNK, job_sizes, plan, pyramid_levels
 
