@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from tomosnake.io.rawscan import write_raw_zarr
-from tomosnake.io.readscan import FORMATS, read_scan
+from tomosnake.io.readscan import ALIASES, FORMATS, read_scan
 from tomosnake.io.validate import THETA_UNITS
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="scan file (.h5, .nxs, .txrm, .xrm) or TIFF-stack folder")
     parser.add_argument("output", help="raw.zarr store to write")
     parser.add_argument(
-        "--format", dest="fmt", default="auto", choices=["auto", *FORMATS], help="input format"
+        "--format",
+        dest="fmt",
+        default="auto",
+        choices=["auto", *FORMATS, *ALIASES],
+        help="input format",
     )
     parser.add_argument(
         "--theta-unit",

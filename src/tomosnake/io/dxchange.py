@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,12 @@ from tomosnake.io.hdf5util import (
     open_hdf5,
     read_dataset,
     scalar,
+    unwritten_problem,
 )
 from tomosnake.io.rawscan import RawScan
-from tomosnake.io.validate import angles_to_radians, require_finite, require_frames
+from tomosnake.io.reader import ScanReader, missing_sentence
+from tomosnake.io.scaninfo import ScanInfo
+from tomosnake.io.validate import angles_to_radians, dtype_problem
 from tomosnake.io.volume import _jsonable, atomic_output
 
 DATA, FLAT, DARK, THETA = (
@@ -54,6 +56,7 @@ DATA, FLAT, DARK, THETA = (
     "/exchange/data_dark",
     "/exchange/theta",
 )
+_DATASETS = {"proj": DATA, "flat": FLAT, "dark": DARK}
 PIXEL_SIZE = "/measurement/instrument/detection_system/objective/resolution"
 PIXEL_SIZE_ALT = "/measurement/instrument/detector/pixel_size_x"
 ENERGY = "/measurement/instrument/monochromator/energy"
@@ -68,6 +71,82 @@ def is_dxchange(fh: h5py.File) -> bool:
     return "exchange" in fh and "data" in fh["exchange"]
 
 
+class DxchangeReader(ScanReader):
+    """A DXchange file opened for block reading (see :mod:`tomosnake.io.reader`).
+
+    Options: ``theta_unit`` (``"auto"``, ``"deg"``, ``"rad"``) for ``/exchange/theta``.
+    """
+
+    def _open(self, theta_unit: str = "auto") -> ScanInfo:  # type: ignore[override]
+        p = self.path
+        fh = self._stack.enter_context(open_hdf5(p))
+        if DATA not in fh:
+            raise InputError(f"{p}: dataset {DATA} is missing (not a DXchange projection file)")
+        proj = fh[DATA]
+        if not isinstance(proj, h5py.Dataset) or proj.ndim != 3:
+            shape = proj.shape if isinstance(proj, h5py.Dataset) else "a group"
+            raise InputError(f"{p}:{DATA}: expected a 3-D stack (n, z, x) of frames, got {shape}")
+        self._ds = {"proj": proj}
+        problems: list[str] = []
+        counts = {"flat": 0, "dark": 0}
+        for kind, name in (("flat", FLAT), ("dark", DARK)):
+            if name not in fh:
+                problems.append(missing_sentence(str(p), kind, f"{name} missing"))
+                continue
+            ds = fh[name]
+            if (
+                not isinstance(ds, h5py.Dataset)
+                or ds.ndim not in (2, 3)
+                or (ds.shape[-2:] != proj.shape[1:])
+            ):
+                shape = ds.shape if isinstance(ds, h5py.Dataset) else "a group"
+                problems.append(
+                    f"{p}: {kind} fields have shape {shape}, expected (n, {proj.shape[1]}, "
+                    f"{proj.shape[2]}) like the projections ({name})"
+                )
+                continue
+            self._ds[kind] = ds
+            counts[kind] = 1 if ds.ndim == 2 else ds.shape[0]
+        for kind, ds in self._ds.items():
+            where = self._where(kind)
+            problem = dtype_problem(ds.dtype, where) if kind != "proj" else None
+            problem = problem or unwritten_problem(ds, where)
+            if problem:
+                problems.append(problem)
+        n_theta = 0
+        if THETA not in fh:
+            problems.append(f"{p}: dataset {THETA} (rotation angles) is missing")
+        else:
+            ds = fh[THETA]
+            where = f"{p}:{THETA}"
+            try:
+                values = read_dataset(ds, where)
+                n_theta = values.size
+                self._theta = angles_to_radians(values, where, attr_str(ds, "units"), theta_unit)
+            except InputError as exc:
+                problems.append(str(exc))
+            if n_theta != proj.shape[0]:
+                problems.append(
+                    f"{where}: {n_theta} angles but {DATA} holds {proj.shape[0]} projections"
+                )
+        self.meta = _read_meta(fh, p)
+        self._recorded_flat_order(counts["flat"], proj.shape[0])
+        return self._make_info(
+            "dxchange", proj.shape, proj.dtype, counts["flat"], counts["dark"], problems, n_theta,
+            alignment_shifts=self.shifts() is not None,
+        )
+
+    def _where(self, kind: str) -> str:
+        return f"{self.path}:{_DATASETS[kind]}"
+
+    def _read(self, kind: str, index: np.ndarray) -> np.ndarray:
+        ds = self._ds[kind]
+        where = self._where(kind)
+        if ds.ndim == 2:  # a single flat/dark frame stored 2-D
+            return read_dataset(ds, where)[None][index]
+        return read_dataset(ds, where, slice(int(index[0]), int(index[-1]) + 1))
+
+
 def read_dxchange(path: str | os.PathLike[str], theta_unit: str = "auto") -> RawScan:
     """Read a DXchange file.
 
@@ -80,50 +159,8 @@ def read_dxchange(path: str | os.PathLike[str], theta_unit: str = "auto") -> Raw
         dark (n, z, x) or None, meta with source, format="dxchange", pixel_size_um,
         energy_kev, distance_m.
     """
-    p = Path(path)
-    with open_hdf5(p) as fh:
-        if DATA not in fh:
-            raise InputError(f"{p}: dataset {DATA} is missing (not a DXchange projection file)")
-        proj = _frames(fh, p, DATA)
-        flat = _frames(fh, p, FLAT) if FLAT in fh else None
-        dark = _frames(fh, p, DARK) if DARK in fh else None
-        if THETA not in fh:
-            raise InputError(f"{p}: dataset {THETA} (rotation angles) is missing")
-        ds = fh[THETA]
-        theta = angles_to_radians(
-            read_dataset(ds, f"{p}:{THETA}"), f"{p}:{THETA}", attr_str(ds, "units"), theta_unit
-        )
-        if theta.size != proj.shape[0]:
-            raise InputError(
-                f"{p}:{THETA}: {theta.size} angles but {DATA} holds {proj.shape[0]} projections"
-            )
-        meta = _read_meta(fh, p)
-    for name, frames, dset in (("flat", flat, FLAT), ("dark", dark, DARK)):
-        if frames is None:
-            warnings.warn(
-                f"{p}: no {name} fields ({dset} missing); normalisation will need them "
-                "unless the projections are already normalised",
-                stacklevel=2,
-            )
-    return RawScan(proj=proj, theta=theta, flat=flat, dark=dark, meta=meta)
-
-
-def _frames(fh: h5py.File, path: Path, name: str) -> np.ndarray:
-    where = f"{path}:{name}"
-    ds = fh[name]
-    if not isinstance(ds, h5py.Dataset):
-        raise InputError(f"{where}: expected a dataset, found a group")
-    if name != DATA and ds.ndim == 2:
-        arr = read_dataset(ds, where)[None]
-    else:
-        if ds.ndim != 3:
-            raise InputError(
-                f"{where}: expected a 3-D stack (n, z, x) of frames, got shape {ds.shape}"
-            )
-        arr = read_dataset(ds, where)
-    require_frames(arr, where)
-    require_finite(arr, where)
-    return arr
+    with DxchangeReader(path, theta_unit=theta_unit) as reader:
+        return reader.read()
 
 
 def _read_meta(fh: h5py.File, path: Path) -> dict[str, Any]:

@@ -125,3 +125,31 @@ def energy_kev(value: float, units: str | None, default: str = "keV") -> float:
     if key not in _ENERGY_TO_KEV:
         raise InputError(f"unknown energy unit {units!r}; expected one of eV, keV, MeV, GeV, J")
     return value * _ENERGY_TO_KEV[key]
+
+
+def unwritten_problem(dataset: h5py.Dataset, where: str) -> str | None:
+    """Why part of ``dataset`` was never written (an interrupted acquisition), or None.
+
+    Reads only the layout and the chunk index: a chunked dataset must hold every chunk, a
+    contiguous one its storage. Unwritten parts would read as the fill value, silently.
+    Virtual and compact datasets are not checked.
+    """
+    if dataset.is_virtual or dataset.size == 0:
+        return None
+    try:
+        if dataset.chunks is None:
+            if dataset.id.get_offset() is None and dataset.id.get_storage_size() == 0:
+                return f"{where}: no data written (storage not allocated; file incomplete?)"
+            return None
+        expected = 1
+        for n, c in zip(dataset.shape, dataset.chunks, strict=True):
+            expected *= -(-n // c)
+        written = dataset.id.get_num_chunks()
+    except (OSError, RuntimeError, ValueError) as exc:
+        return f"{where}: cannot read the dataset's layout (file truncated or corrupt?): {exc}"
+    if written < expected:
+        return (
+            f"{where}: only {written} of {expected} chunks are written (file incomplete?); "
+            f"the rest would read as {dataset.fillvalue}"
+        )
+    return None

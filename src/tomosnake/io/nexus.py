@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,9 +53,12 @@ from tomosnake.io.hdf5util import (
     read_dataset,
     read_frames,
     scalar,
+    unwritten_problem,
 )
 from tomosnake.io.rawscan import RawScan
-from tomosnake.io.validate import angles_to_radians, require_finite
+from tomosnake.io.reader import ScanReader, missing_sentence
+from tomosnake.io.scaninfo import ScanInfo
+from tomosnake.io.validate import angles_to_radians
 
 _MAX_LINKS = 32
 _ANGLE_WORDS = ("theta", "rot", "angle")
@@ -125,6 +127,120 @@ class _Links:
         return target
 
 
+class NexusReader(ScanReader):
+    """A NeXus/NXtomo scan opened for block reading (see :mod:`tomosnake.io.reader`).
+
+    Options as :func:`read_nexus`. Every file the links lead to stays open until
+    :meth:`close`; ``deps`` lists them (the master first).
+    """
+
+    def _open(  # type: ignore[override]
+        self,
+        data_path: str | None = None,
+        image_key_path: str | None = None,
+        angles_path: str | None = None,
+        allowed_dirs: Sequence[str | os.PathLike[str]] | None = None,
+        theta_unit: str = "auto",
+    ) -> ScanInfo:
+        master = self.path
+        allowed = [Path(d) for d in allowed_dirs] if allowed_dirs else [master.parent]
+        links = _Links(master, allowed, self._stack)
+        fh = links.open(master)
+        det_path, data, data_where = _find_data(links, fh, master, data_path)
+        self._data, self._data_where = data, data_where
+        n = data.shape[0]
+        key_path = image_key_path or _sibling(links, det_path, "image_key")
+        if key_path is None:
+            key, key_where = np.zeros(n, dtype=np.int64), None
+            self.notes.append(
+                f"{master}: no image_key beside {det_path}/data; every frame is a projection"
+            )
+        else:
+            key_ds, key_where = links.get(master, key_path)
+            key = _dataset(key_ds, key_where).ravel()
+            if key.size != n:
+                raise InputError(
+                    f"{key_where}: image_key has {key.size} entries but {data_where} "
+                    f"holds {n} frames"
+                )
+        self._index = {name: np.flatnonzero(key == code) for name, code in IMAGE_KEYS.items()}
+        n_proj = self._index["proj"].size
+        if n_proj == 0:
+            raise InputError(f"{data_where}: no projections (image_key 0) among {n} frames")
+        # projections acquired before each flat: tells flats before/after/between them
+        self.flat_after = np.searchsorted(self._index["proj"], self._index["flat"])
+        problems: list[str] = []
+        for kind in ("flat", "dark"):
+            if self._index[kind].size == 0:
+                problems.append(
+                    missing_sentence(
+                        str(master), kind, f"no image_key {IMAGE_KEYS[kind]} frames in {data_where}"
+                    )
+                )
+        problem = unwritten_problem(data, data_where)
+        if problem:
+            problems.append(problem)
+        n_theta, ang_where = self._angles(links, fh, det_path, angles_path, theta_unit, problems)
+        self.meta = _meta(links, master, det_path)
+        self.meta["nexus_paths"] = {"data": data_where, "image_key": key_where, "angles": ang_where}
+        self.deps = list(links.files)
+        return self._make_info(
+            "nexus",
+            (n_proj, data.shape[1], data.shape[2]),
+            data.dtype,
+            self._index["flat"].size,
+            self._index["dark"].size,
+            problems,
+            n_theta,
+        )
+
+    def _angles(
+        self,
+        links: _Links,
+        fh: h5py.File,
+        det_path: str,
+        angles_path: str | None,
+        theta_unit: str,
+        problems: list[str],
+    ) -> tuple[int, str | None]:
+        """Read the projections' angles into ``self._theta``; (count, where) of them."""
+        master, n, n_proj = self.path, self._data.shape[0], self._index["proj"].size
+        ang_path = angles_path or _find_angles(fh, det_path)
+        if ang_path is None:
+            problems.append(
+                f"{master}: no rotation angles found (looked for sample/rotation_angle "
+                "and theta/rot/angle positioners); pass angles_path"
+            )
+            return 0, None
+        try:
+            ang_ds, ang_where = links.get(master, ang_path)
+            values = _dataset(ang_ds, ang_where).ravel()
+        except InputError as exc:
+            problems.append(str(exc))
+            return 0, None
+        if values.size == n:
+            values = values[self._index["proj"]]
+        elif values.size != n_proj:
+            problems.append(
+                f"{ang_where}: {values.size} angles, expected {n} (one per frame) or "
+                f"{n_proj} (one per projection)"
+            )
+        try:
+            units = attr_str(ang_ds, "units")
+            self._theta = angles_to_radians(values, ang_where, units, theta_unit)
+        except InputError as exc:
+            problems.append(str(exc))
+        return values.size, ang_where
+
+    def _where(self, kind: str) -> str:
+        if kind == "proj":
+            return self._data_where
+        return f"{self._data_where} ({kind} frames)"
+
+    def _read(self, kind: str, index: np.ndarray) -> np.ndarray:
+        return read_frames(self._data, self._where(kind), self._index[kind][index])
+
+
 def read_nexus(
     path: str | os.PathLike[str],
     data_path: str | None = None,
@@ -148,63 +264,15 @@ def read_nexus(
         theta (radians), meta with source, format="nexus", pixel_size_um, energy_kev,
         distance_m and ``nexus_paths`` (where frames, image_key and angles were found).
     """
-    master = Path(path)
-    allowed = [Path(d) for d in allowed_dirs] if allowed_dirs else [master.parent]
-    with contextlib.ExitStack() as stack:
-        links = _Links(master, allowed, stack)
-        fh = links.open(master)
-        det_path, data, data_where = _find_data(links, fh, master, data_path)
-        n = data.shape[0]
-        key_path = image_key_path or _sibling(links, det_path, "image_key")
-        if key_path is None:
-            key, key_where = np.zeros(n, dtype=np.int64), None
-            warnings.warn(
-                f"{master}: no image_key beside {det_path}/data; every frame is a projection",
-                stacklevel=2,
-            )
-        else:
-            key_ds, key_where = links.get(master, key_path)
-            key = _dataset(key_ds, key_where).ravel()
-            if key.size != n:
-                raise InputError(
-                    f"{key_where}: image_key has {key.size} entries but {data_where} "
-                    f"holds {n} frames"
-                )
-        idx = {name: np.flatnonzero(key == code) for name, code in IMAGE_KEYS.items()}
-        if idx["proj"].size == 0:
-            raise InputError(f"{data_where}: no projections (image_key 0) among {n} frames")
-        ang_path = angles_path or _find_angles(fh, det_path)
-        if ang_path is None:
-            raise InputError(
-                f"{master}: no rotation angles found (looked for sample/rotation_angle "
-                "and theta/rot/angle positioners); pass angles_path"
-            )
-        ang_ds, ang_where = links.get(master, ang_path)
-        values = _dataset(ang_ds, ang_where).ravel()
-        if values.size == n:
-            values = values[idx["proj"]]
-        elif values.size != idx["proj"].size:
-            raise InputError(
-                f"{ang_where}: {values.size} angles, expected {n} (one per frame) or "
-                f"{idx['proj'].size} (one per projection)"
-            )
-        theta = angles_to_radians(values, ang_where, attr_str(ang_ds, "units"), theta_unit)
-        frames = {}
-        for name, index in idx.items():
-            frames[name] = read_frames(data, data_where, index) if index.size else None
-            if frames[name] is not None:
-                require_finite(frames[name], f"{data_where} ({name} frames)")
-        meta = _meta(links, master, det_path)
-        meta["nexus_paths"] = {"data": data_where, "image_key": key_where, "angles": ang_where}
-    for name in ("flat", "dark"):
-        if frames[name] is None:
-            warnings.warn(
-                f"{master}: no {name} frames (image_key {IMAGE_KEYS[name]}) in {data_where}",
-                stacklevel=2,
-            )
-    return RawScan(
-        proj=frames["proj"], theta=theta, flat=frames["flat"], dark=frames["dark"], meta=meta
-    )
+    with NexusReader(
+        path,
+        data_path=data_path,
+        image_key_path=image_key_path,
+        angles_path=angles_path,
+        allowed_dirs=allowed_dirs,
+        theta_unit=theta_unit,
+    ) as reader:
+        return reader.read()
 
 
 def _dataset(obj: h5py.HLObject, where: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Checks every scan reader applies: angle units, finite values, one frame shape.
+"""Checks every scan reader applies: angle units, finite values, detector dtypes.
 
 Angle units
 -----------
@@ -57,8 +57,12 @@ def angles_to_radians(
     return np.deg2rad(theta) if unit == "deg" else theta
 
 
-def require_finite(array: np.ndarray, where: str) -> None:
-    """Raise InputError naming ``where`` if a floating-point ``array`` holds NaN or inf."""
+def require_finite(array: np.ndarray, where: str, offset: int = 0) -> None:
+    """Raise InputError naming ``where`` if a floating-point ``array`` holds NaN or inf.
+
+    ``offset``: index of ``array[0]`` in the whole stack (a block of frames ``a0..a1`` is
+    checked with ``offset=a0``, so the message names the frame in the file).
+    """
     array = np.asarray(array)
     if array.dtype.kind not in "fc":
         return
@@ -66,19 +70,16 @@ def require_finite(array: np.ndarray, where: str) -> None:
     n_bad = int(np.count_nonzero(bad))
     if n_bad:
         first = tuple(int(i) for i in np.argwhere(bad)[0])
+        if offset and first:
+            first = (first[0] + offset, *first[1:])
         raise InputError(
             f"{where}: {n_bad} NaN/inf value(s) (first at index {first}); "
             "expected finite detector values"
         )
 
 
-def require_frames(array: np.ndarray, where: str) -> None:
-    """Raise InputError unless ``array`` is a 3-D stack of frames (n, z, x) of numbers."""
-    if array.ndim != 3:
-        raise InputError(
-            f"{where}: expected a 3-D stack (n, z, x) of frames, got shape {array.shape}"
-        )
-    if array.dtype.kind not in "iuf":
-        raise InputError(
-            f"{where}: expected integer or float detector values, got dtype {array.dtype}"
-        )
+def dtype_problem(dtype: np.dtype, where: str) -> str | None:
+    """Why ``dtype`` cannot hold detector values (not integer or real float), or None."""
+    if np.dtype(dtype).kind not in "iuf":
+        return f"{where}: expected integer or float detector values, got dtype {np.dtype(dtype)}"
+    return None

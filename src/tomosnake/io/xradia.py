@@ -18,7 +18,6 @@ Both are OLE2 compound files (read with ``olefile``) holding little-endian strea
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,13 @@ import olefile
 
 from tomosnake.errors import InputError
 from tomosnake.io.rawscan import RawScan
+from tomosnake.io.reader import ScanReader, missing_sentence
+from tomosnake.io.scaninfo import ScanInfo
 from tomosnake.io.validate import require_finite
 
 XRADIA_SUFFIXES = (".txrm", ".xrm")
+REFERENCE = "ReferenceData/Image"
+ANGLES = "ImageInfo/Angles"
 _DTYPES = {5: np.dtype("<u2"), 10: np.dtype("<f4")}
 
 
@@ -45,27 +48,44 @@ def is_xradia(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def read_xradia(path: str | os.PathLike[str]) -> RawScan:
-    """Read a Zeiss Xradia ``.txrm`` or ``.xrm`` file.
-
-    Returns:
-        RawScan: proj (angle, z, x) in the file's dtype (uint16 or float32), theta in
-        radians (from degrees), flat (1, z, x) from the reference image or None,
-        dark None, meta with source, format="xradia", pixel_size_um, energy_kev,
-        distance_m (None) and exposure_s (per image, seconds).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    if not olefile.isOleFile(str(p)):
-        raise InputError(f"{p}: not an OLE2 compound file (Zeiss .txrm/.xrm expected)")
-    try:
-        ole = olefile.OleFileIO(str(p))
-    except OSError as exc:
+def parse_shifts(x_raw: bytes, y_raw: bytes, n: int, where: str) -> np.ndarray:
+    """Per-image alignment shifts (dy, dx) in pixels, float64 (n, 2), from the little-endian
+    float32 streams ``Alignment/X-Shifts`` and ``Alignment/Y-Shifts`` (one value per image;
+    extra values are ignored, too few raise InputError naming ``where``)."""
+    x = np.frombuffer(x_raw[: len(x_raw) // 4 * 4], dtype="<f4")
+    y = np.frombuffer(y_raw[: len(y_raw) // 4 * 4], dtype="<f4")
+    if x.size < n or y.size < n:
         raise InputError(
-            f"{p}: unreadable OLE2 compound file (truncated or corrupt?): {exc}"
-        ) from exc
-    with ole:
+            f"{where}: Alignment/X-Shifts and Y-Shifts hold {x.size} and {y.size} values "
+            f"for {n} images"
+        )
+    shifts = np.stack([y[:n], x[:n]], axis=1).astype(np.float64)
+    require_finite(shifts, f"{where}:Alignment/X-Shifts, Y-Shifts")
+    return shifts
+
+
+class XradiaReader(ScanReader):
+    """A Zeiss ``.txrm``/``.xrm`` file opened for block reading (one OLE stream per image).
+
+    ``shifts()`` gives the per-image alignment shifts Zeiss's software stores in
+    ``Alignment/Y-Shifts`` and ``Alignment/X-Shifts`` (pixels of the stored images; the
+    translation its reconstructor applies to each image, as txrm2tiff does with
+    ``np.roll(image, (dy, dx))``), or None when the file has none or all are zero.
+    """
+
+    def _open(self) -> ScanInfo:  # type: ignore[override]
+        p = self.path
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
+        if not olefile.isOleFile(str(p)):
+            raise InputError(f"{p}: not an OLE2 compound file (Zeiss .txrm/.xrm expected)")
+        try:
+            ole = olefile.OleFileIO(str(p))
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{p}: unreadable OLE2 compound file (truncated or corrupt?): {exc}"
+            ) from exc
+        self._ole = self._stack.enter_context(ole)
         width = int(_values(ole, p, "ImageInfo/ImageWidth", "<i4")[0])
         height = int(_values(ole, p, "ImageInfo/ImageHeight", "<i4")[0])
         n = int(_values(ole, p, "ImageInfo/NoOfImages", "<i4")[0])
@@ -77,27 +97,134 @@ def read_xradia(path: str | os.PathLike[str]) -> RawScan:
             )
         if width <= 0 or height <= 0 or n <= 0:
             raise InputError(f"{p}: ImageInfo gives {n} images of {width} x {height} pixels")
-        angles = _values(ole, p, "ImageInfo/Angles", "<f4")
+        self._shape, self._dtype = (height, width), _DTYPES[code]
+        problems: list[str] = [] if (problem := _truncation(ole, p)) is None else [problem]
+        angles = np.empty(0, np.float32)
+        if ole.exists(ANGLES):
+            angles = _values(ole, p, ANGLES, "<f4")[:n].astype(np.float64)
         if angles.size < n:
-            raise InputError(f"{p}:ImageInfo/Angles: {angles.size} angles for {n} images")
-        proj = np.empty((n, height, width), dtype=_DTYPES[code].newbyteorder("="))
-        for i in range(n):
-            name = f"ImageData{(i // 100) + 1}/Image{i + 1}"
-            proj[i] = _image(ole, p, name, height, width, [_DTYPES[code]])
-        flat = None
-        if ole.exists("ReferenceData/Image"):
-            flat = _image(ole, p, "ReferenceData/Image", height, width, list(_DTYPES.values()))[
-                None
-            ]
-        meta = _meta(ole, p, n)
-    require_finite(proj, f"{p}:ImageData")
-    if flat is not None:
-        require_finite(flat, f"{p}:ReferenceData/Image")
-    else:
-        warnings.warn(f"{p}: no reference (flat) image (ReferenceData/Image)", stacklevel=2)
-    return RawScan(
-        proj=proj, theta=np.deg2rad(angles[:n].astype(np.float64)), flat=flat, dark=None, meta=meta
-    )
+            problems.append(f"{p}:{ANGLES}: {angles.size} angles for {n} images")
+        try:
+            require_finite(angles, f"{p}:{ANGLES}")
+            self._theta = np.deg2rad(angles) if angles.size else None
+        except InputError as exc:
+            problems.append(str(exc))
+        bad = [
+            problem
+            for i in range(n)
+            if (problem := _size_problem(ole, p, _image_name(i), height * width, [self._dtype]))
+        ]
+        if bad:
+            more = f" (and {len(bad) - 1} more image(s))" if len(bad) > 1 else ""
+            problems.append(bad[0] + more)
+        n_flat = 0
+        self._flat_dtype = self._dtype
+        if ole.exists(REFERENCE):
+            problem = _size_problem(ole, p, REFERENCE, height * width, list(_DTYPES.values()))
+            if problem:
+                problems.append(problem)
+            else:
+                size = ole.get_size(REFERENCE)
+                self._flat_dtype = next(
+                    d for d in _DTYPES.values() if size == height * width * d.itemsize
+                )
+                n_flat = 1
+        else:
+            problems.append(missing_sentence(str(p), "flat", f"no reference image {REFERENCE}"))
+        problems.append(missing_sentence(str(p), "dark", "Xradia files hold none"))
+        self._shifts = None
+        if ole.exists("Alignment/X-Shifts") and ole.exists("Alignment/Y-Shifts"):
+            try:
+                shifts = parse_shifts(
+                    _read(ole, p, "Alignment/X-Shifts"),
+                    _read(ole, p, "Alignment/Y-Shifts"),
+                    n,
+                    str(p),
+                )
+                self._shifts = shifts if np.any(shifts) else None
+            except InputError as exc:
+                problems.append(str(exc))
+        self.meta = _meta(ole, p, n)
+        fmt = p.suffix.lower().lstrip(".")
+        if fmt not in ("txrm", "xrm"):
+            fmt = "txrm" if n > 1 else "xrm"
+        return self._make_info(
+            fmt,
+            (n, height, width),
+            self._dtype,
+            n_flat,
+            0,
+            problems,
+            angles.size,
+            self._shifts is not None,
+        )
+
+    def _where(self, kind: str) -> str:
+        return f"{self.path}:{REFERENCE if kind == 'flat' else 'ImageData'}"
+
+    def _read(self, kind: str, index: np.ndarray) -> np.ndarray:
+        h, w = self._shape
+        if kind == "flat":
+            return _image(self._ole, self.path, REFERENCE, h, w, [self._flat_dtype])[None]
+        out = np.empty((index.size, h, w), dtype=self._dtype.newbyteorder("="))
+        for j, i in enumerate(index):
+            out[j] = _image(self._ole, self.path, _image_name(int(i)), h, w, [self._dtype])
+        return out
+
+    def shifts(self) -> np.ndarray | None:
+        """Per-image alignment shifts (dy, dx) in pixels, float64 (n_proj, 2), or None."""
+        return None if self._shifts is None else self._shifts.copy()
+
+
+def read_xradia(path: str | os.PathLike[str]) -> RawScan:
+    """Read a Zeiss Xradia ``.txrm`` or ``.xrm`` file.
+
+    Returns:
+        RawScan: proj (angle, z, x) in the file's dtype (uint16 or float32), theta in
+        radians (from degrees), flat (1, z, x) from the reference image or None,
+        dark None, meta with source, format="xradia", pixel_size_um, energy_kev,
+        distance_m (None) and exposure_s (per image, seconds).
+    """
+    with XradiaReader(path) as reader:
+        return reader.read()
+
+
+def _image_name(i: int) -> str:
+    """Stream of image ``i`` (0-based): 100 images per ``ImageData`` storage."""
+    return f"ImageData{(i // 100) + 1}/Image{i + 1}"
+
+
+def _truncation(ole: olefile.OleFileIO, path: Path) -> str | None:
+    """Why the file is shorter than its allocation table says, or None (no stream is read:
+    a sector chain or a stream that starts past the end of the file means truncation)."""
+    fat = np.asarray(ole.fat, dtype=np.int64)
+    chained = fat[fat < olefile.MAXREGSECT + 1]
+    starts = [
+        e.isectStart
+        for e in ole.direntries
+        if e is not None and e.entry_type == olefile.STGTY_STREAM and e.size >= ole.minisectorcutoff
+    ]
+    last = max(int(chained.max()) if chained.size else -1, max(starts, default=-1))
+    if last >= ole.nb_sect:
+        return (
+            f"{path}: truncated OLE2 file: its streams need sector {last} but the file ends "
+            f"after sector {ole.nb_sect - 1} ({path.stat().st_size} bytes)"
+        )
+    return None
+
+
+def _size_problem(
+    ole: olefile.OleFileIO, path: Path, name: str, pixels: int, dtypes: list[np.dtype]
+) -> str | None:
+    """Why stream ``name`` cannot hold a ``pixels``-pixel image of one of ``dtypes``, or None
+    (from the OLE directory only: nothing is read)."""
+    if not ole.exists(name):
+        return f"{path}: image stream {name} is missing"
+    size = ole.get_size(name)
+    if any(size == pixels * d.itemsize for d in dtypes):
+        return None
+    sizes = " or ".join(str(pixels * d.itemsize) for d in dtypes)
+    return f"{path}:{name}: stream holds {size} bytes, expected {sizes} (truncated?)"
 
 
 def _values(ole: olefile.OleFileIO, path: Path, name: str, dtype: str) -> np.ndarray:
