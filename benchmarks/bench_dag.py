@@ -1,11 +1,11 @@
 """How long Snakemake takes to plan a beamtime: `snakemake -n` for 2 .. 200 scans.
 
-Each scan fans out into `--slabs` reconstruction and segmentation chunk jobs. The scan sheet
+Each scan fans out into `--slabs` reconstruction and segmentation slab jobs. The scan sheet
 and config are generated in a temp dir (simulated scans, nothing is computed); the dry run is
 timed once with the local profile and once with profiles/slurm (which adds the grouping of
 chunk jobs). Goal: under 30 s for a 200-scan beamtime on the development machine.
 
-    .venv/bin/python benchmarks/bench_dag.py [--scans 2 20 200] [--slabs 32]
+    .venv/bin/python benchmarks/bench_dag.py [--scans 2 20 200] [--slabs 8]
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def write_beamtime(work: Path, n_scans: int, slabs: int) -> None:
     )
     (work / "config" / "config.yaml").write_text(
         f"scans: config/scans.tsv\nsimulate:\n{sims}\n"
-        f"recon: {{slabs: {slabs}}}\n"
-        f"segment: {{method: cnn, chunks: {slabs}, train_scans: [{names[0]}]}}\n"
+        f"layout: {{slabs: {slabs}}}\n"
+        f"segment: {{method: cnn, train_scans: [{names[0]}]}}\n"
     )
     rows = "".join(f"{n}\tresources/sim/{n}.h5\tdxchange\t96\n" for n in names)
     (work / "config" / "scans.tsv").write_text("scan_id\tpath\tformat\trecon.crop\n" + rows)
@@ -50,7 +50,8 @@ def dry_run(work: Path, profile: str) -> tuple[float, float, dict[str, int]]:
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--quiet",
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n",
+         "--quiet",
          "rules", "--profile", str(REPO / "profiles" / profile)],
         cwd=work, capture_output=True, text=True, env=env,
     )
@@ -66,7 +67,7 @@ def dry_run(work: Path, profile: str) -> tuple[float, float, dict[str, int]]:
 
 def slurm_submissions(counts: dict[str, int]) -> int:
     """SLURM jobs the slurm profile submits: chunk jobs packed GROUP_SIZE to a job."""
-    chunked = {"recon_slab", "segment_chunk"}
+    chunked = {"ingest", "recon_slab", "segment_slab"}
     return sum(math.ceil(n / GROUP_SIZE) if rule in chunked else n
                for rule, n in counts.items() if rule not in ("total", "all"))
 
@@ -74,7 +75,8 @@ def slurm_submissions(counts: dict[str, int]) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scans", type=int, nargs="+", default=[2, 20, 200])
-    ap.add_argument("--slabs", type=int, default=32, help="chunks per scan and stage")
+    ap.add_argument("--slabs", type=int, default=8, help="slab jobs per scan and stage (the "
+                    "32-row demo scans allow 8 of 4 rows)")
     args = ap.parse_args()
     rows = []
     for n in args.scans:
@@ -86,7 +88,7 @@ def main() -> None:
             rows.append((n, counts.get("total", 0), slurm_submissions(counts),
                          wall_l, cpu_l, wall_s, cpu_s))
     base = rows[0]
-    print(f"snakemake -n, {args.slabs} chunks per scan and stage, goal < {GOAL_S:.0f} s; "
+    print(f"snakemake -n, {args.slabs} slabs per scan and stage, goal < {GOAL_S:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'scans':>6} {'jobs':>7} {'SLURM jobs':>10} {'local wall':>10} {'local CPU':>9} "
           f"{'slurm wall':>10} {'slurm CPU':>9} {'CPU/goal':>8} {'CPU vs row 1':>12}")

@@ -10,7 +10,10 @@ them) each case runs in its own process and reports wall time and its working me
   ``ome_zarr.writer.write_image`` + ``write_labels`` (dask pyramid, local_mean / nearest);
 * surface of the NMC phase: ``phase_mesh`` (z-slabs, closed, step 2) + PLY writer against
   one ``skimage.measure.marching_cubes`` call on the whole padded mask (step 2) + trimesh's
-  PLY export.
+  PLY export;
+* all phases within the default size budgets: ``export_meshes`` (size probe, PLY files under
+  128 MiB, the report's 1.5 MiB web preview) against marching cubes + trimesh PLY per phase
+  at the step ``export_meshes`` chose (no budget search, no preview).
 
 Ratios are ours / reference (lower is better for both time and memory).
 """
@@ -57,7 +60,7 @@ def _status_mb(field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
-def run_case(case: str, root: Path) -> None:
+def run_case(case: str, root: Path, step: int = 2) -> None:
     """Run one case; print wall seconds and peak RSS above the RSS after imports (MB)."""
     import dask.array as da
     import trimesh
@@ -66,7 +69,7 @@ def run_case(case: str, root: Path) -> None:
     from skimage.measure import marching_cubes
 
     from tomosnake.io import open_volume
-    from tomosnake.viz import phase_mesh, write_ome_zarr, write_ply
+    from tomosnake.viz import export_meshes, phase_mesh, write_ome_zarr, write_ply
 
     out = root / f"out-{case}"
     base = _status_mb("VmRSS")
@@ -101,13 +104,27 @@ def run_case(case: str, root: Path) -> None:
         trimesh.Trimesh((verts - 2)[:, ::-1] * 0.05, faces, process=False).export(
             out.with_suffix(".ply")
         )
+    elif case == "ours_export":
+        step = export_meshes(root / "labels.zarr", out)["step"]
+    elif case == "ref_export":
+        labels = np.asarray(open_volume(root / "labels.zarr")[...])
+        out.mkdir()
+        for name, code in PHASES.items():
+            mask = np.pad(labels == code, step).astype(np.float32)
+            verts, faces, _, _ = marching_cubes(mask, 0.5, step_size=step)
+            trimesh.Trimesh((verts - step)[:, ::-1] * 0.05, faces, process=False).export(
+                out / f"{name}.ply"
+            )
+            del mask
     seconds = time.perf_counter() - t0
-    print(json.dumps({"s": seconds, "peak_mb": _status_mb("VmHWM") - base}))
+    size = sum(p.stat().st_size for p in out.rglob("*.ply")) if out.is_dir() else 0
+    print(json.dumps({"s": seconds, "peak_mb": _status_mb("VmHWM") - base, "step": step,
+                      "mb": size / 2**20}))
 
 
-def measure(case: str, root: Path) -> dict:
+def measure(case: str, root: Path, step: int = 2) -> dict:
     res = subprocess.run(
-        [sys.executable, __file__, "--case", case, "--root", str(root)],
+        [sys.executable, __file__, "--case", case, "--root", str(root), "--step", str(step)],
         capture_output=True,
         text=True,
         check=True,
@@ -120,9 +137,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384, help="volume is size/2 x size x size")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--step", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        run_case(args.case, args.root)
+        run_case(args.case, args.root, args.step)
         return
     root = Path(tempfile.mkdtemp(prefix="bench_viz_"))
     try:
@@ -136,8 +154,12 @@ def main() -> None:
         for task, ours, ref in [
             ("OME-Zarr 3 levels + labels", "ours_omezarr", "ref_omezarr"),
             ("NMC surface mesh + PLY", "ours_mesh", "ref_mesh"),
+            ("3 phases, budget + preview", "ours_export", "ref_export"),
         ]:
-            a, b = measure(ours, root), measure(ref, root)
+            a = measure(ours, root)
+            b = measure(ref, root, a.get("step", 2))
+            if ours == "ours_export":
+                print(f"  (step {a['step']}: PLY {a['mb']:.0f} MiB ours, {b['mb']:.0f} MiB ref)")
             print(
                 f"{task:<28}{a['s']:8.2f}{b['s']:8.2f}{a['s'] / b['s']:7.2f}"
                 f"{a['peak_mb']:9.0f}{b['peak_mb']:8.0f}{a['peak_mb'] / b['peak_mb']:8.2f}"

@@ -1,6 +1,10 @@
-"""Phase surfaces: marching cubes meshes in micrometres, binary PLY files, renders."""
+"""Phase surfaces: marching cubes meshes in micrometres, binary PLY files within a size
+budget, web previews, renders."""
 
 from __future__ import annotations
+
+import io
+import json
 
 import numpy as np
 import pytest
@@ -9,8 +13,9 @@ import trimesh
 
 from tomosnake.errors import ConfigError
 from tomosnake.io import write_volume
-from tomosnake.viz import export_meshes, phase_mesh, write_ply
-from tomosnake.viz.meshes import render_surfaces
+from tomosnake.viz import export_meshes, phase_mesh, write_ome_zarr, write_ply
+from tomosnake.viz.meshes import PREVIEW_BUDGET, surfaces_figure, unpack_preview
+from tomosnake.viz.style import figure_bytes, phase_color, phase_hex
 
 
 def _ball(shape=(40, 50, 45), centre=(20, 25, 22), radius=15.0) -> np.ndarray:
@@ -91,14 +96,59 @@ def test_export_meshes_per_phase(tmp_path):
         labels,
         {"phases": {"pore": 0, "cbd": 1, "nmc": 2}, "voxel_size_um": 0.1},
     )
-    out = export_meshes(tmp_path / "labels.zarr", tmp_path / "meshes", step_size=1)
-    assert out == {"pore": "pore.ply", "nmc": "nmc.ply"}
+    out = export_meshes(tmp_path / "labels.zarr", tmp_path / "meshes")
+    assert out["ply"] == {"pore": "pore.ply", "nmc": "nmc.ply"} and out["step"] == 1
     nmc = trimesh.load(tmp_path / "meshes" / "nmc.ply", process=False)
     pore = trimesh.load(tmp_path / "meshes" / "pore.ply", process=False)
     assert nmc.volume == pytest.approx(4 / 3 * np.pi * 1.5**3, rel=0.03)
     # the pore surface encloses the box minus the ball (its inner shell is inverted)
     box = 40 * 50 * 45 * 0.1**3
     assert pore.volume == pytest.approx(box - nmc.volume, rel=0.02)
+    # the web preview: quantised to uint16, decodes to a closed ball of the same volume
+    record = json.loads((tmp_path / "meshes" / out["preview"]).read_text())
+    assert record["schema"] == "tomosnake.mesh_preview/1"
+    assert [p["name"] for p in record["phases"]] == ["pore", "nmc"]
+    assert record["phases"][1]["color"] == phase_hex("nmc")
+    verts, faces = unpack_preview(record)["nmc"]
+    ball = trimesh.Trimesh(verts, faces, process=False)
+    assert ball.is_watertight
+    assert ball.volume == pytest.approx(nmc.volume, rel=0.05 * record["step"])
+    assert len(json.dumps(record)) <= PREVIEW_BUDGET
+
+
+def test_meshes_fit_their_budgets(tmp_path):
+    """A small budget makes marching cubes sample coarser until the files fit."""
+    labels = _ball((60, 60, 60), (30, 30, 30), 25.0) * 2
+    write_volume(tmp_path / "l.zarr", labels, {"phases": {"pore": 0, "nmc": 2}})
+    full = export_meshes(tmp_path / "l.zarr", tmp_path / "full")
+    ply_total = sum((tmp_path / "full" / f).stat().st_size for f in full["ply"].values())
+    small = export_meshes(tmp_path / "l.zarr", tmp_path / "small", max_bytes=ply_total // 5,
+                          preview_max_bytes=60_000)
+    assert full["step"] == 1 and small["step"] >= 2
+    total = sum((tmp_path / "small" / f).stat().st_size for f in small["ply"].values())
+    assert total <= ply_total // 5
+    preview = json.loads((tmp_path / "small" / "preview.json").read_text())
+    assert sum(len(p["positions"]) + len(p["indices"]) for p in preview["phases"]) <= 60_000
+    # coarser, but still the same ball (no voxel size: lengths in voxels)
+    verts, faces = unpack_preview(preview)["nmc"]
+    assert trimesh.Trimesh(verts, faces, process=False).volume == pytest.approx(
+        4 / 3 * np.pi * 25**3, rel=0.12
+    )
+    with pytest.raises(ConfigError, match="budget must be positive"):
+        export_meshes(tmp_path / "l.zarr", tmp_path / "x", max_bytes=0)
+
+
+def test_meshes_from_an_ome_zarr_level(tmp_path):
+    """A pyramid level (no attributes of its own) with the voxel size of that level."""
+    labels = _ball() * 2
+    write_volume(tmp_path / "r.zarr", labels.astype(np.float32), {"voxel_size_um": 0.1})
+    write_volume(tmp_path / "l.zarr", labels, {"phases": {"pore": 0, "nmc": 2},
+                                               "voxel_size_um": 0.1})
+    store = write_ome_zarr(tmp_path / "r.zarr", tmp_path / "l.zarr", tmp_path / "s.ome.zarr")
+    out = export_meshes(store / "labels" / "phases" / "1", tmp_path / "m")
+    assert out["voxel_size_um"] == pytest.approx(0.2) and set(out["ply"]) == {"pore", "nmc"}
+    nmc = trimesh.load(tmp_path / "m" / "nmc.ply", process=False)
+    assert nmc.volume == pytest.approx(4 / 3 * np.pi * 1.5**3, rel=0.08)
 
 
 def test_real_electrode_meshes_enclose_the_phase_volume(shared_data):
@@ -114,19 +164,19 @@ def test_real_electrode_meshes_enclose_the_phase_volume(shared_data):
         assert 0.88 * voxels < volume < 1.01 * voxels
 
 
-def test_render_surfaces_png(tmp_path):
+def test_surfaces_figure_in_phase_colours():
     labels = _ball() * 2
     labels[:5] = 1
-    import zarr
-
-    arr = zarr.create_array(store=str(tmp_path / "l.zarr"), shape=labels.shape, dtype="u1")
-    arr[...] = labels
-    arr.attrs.update({"phases": {"pore": 0, "cbd": 1, "nmc": 2}, "voxel_size_um": 0.5})
-    png = render_surfaces(arr, tmp_path / "s.png", "ball")
+    fig = surfaces_figure(labels, {"pore": 0, "cbd": 1, "nmc": 2}, 0.5)
+    image = np.frombuffer(figure_bytes(fig, "png"), np.uint8)
     import matplotlib.pyplot as plt
 
-    image = plt.imread(png)[..., :3]
-    assert image.std() > 0.05
-    # the nmc colour (red) is on the image
-    red = (image[..., 0] > 0.5) & (image[..., 1] < 0.3) & (image[..., 2] < 0.35)
-    assert red.sum() > 1000
+    rgb = plt.imread(io.BytesIO(image.tobytes()), format="png")[..., :3]
+    plt.close(fig)
+    assert [ax.get_title() for ax in fig.axes] == ["pore", "cbd", "nmc"]
+    # every phase's colour is on the image (shaded: hue kept, lightness varies)
+    for name in ("pore", "cbd", "nmc"):
+        target = np.array(phase_color(name))
+        dist = np.abs(rgb / rgb.max(axis=-1, keepdims=True).clip(1e-3)
+                      - target / target.max()).sum(axis=-1)
+        assert (dist < 0.15).sum() > 2000, name

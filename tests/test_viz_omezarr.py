@@ -27,7 +27,7 @@ def _stores(tmp_path, shape=(37, 45, 51), voxel=0.065):
 
 
 def test_pyramid_values_and_metadata(tmp_path, monkeypatch):
-    monkeypatch.setattr(omezarr, "CHUNKS", (8, 16, 16))  # many slabs and chunks, as when big
+    monkeypatch.setattr(omezarr, "PLANE_CHUNK", 16)  # many chunks per plane, as when big
     recon, labels = _stores(tmp_path)
     out = write_ome_zarr(
         tmp_path / "recon.zarr", tmp_path / "labels.zarr", tmp_path / "scan.ome.zarr", levels=3
@@ -42,7 +42,7 @@ def test_pyramid_values_and_metadata(tmp_path, monkeypatch):
     np.testing.assert_allclose(scales, [[0.065] * 3, [0.13] * 3, [0.26] * 3])
     shapes = [root[str(k)].shape for k in range(3)]
     assert shapes == [(37, 45, 51), (18, 22, 25), (9, 11, 12)]
-    assert [root[str(k)].chunks for k in range(3)] == [(8, 16, 16), (4, 16, 16), (2, 11, 12)]
+    assert [root[str(k)].chunks for k in range(3)] == [(4, 16, 16), (4, 16, 16), (4, 11, 12)]
     assert root["0"].metadata.dimension_names == ("z", "y", "x")
     np.testing.assert_array_equal(root["0"][...], recon)
     # level 1: mean of 2x2x2 blocks of level 0 (odd tail dropped)
@@ -78,8 +78,30 @@ def test_levels_capped_for_small_volumes(tmp_path):
     _stores(tmp_path, shape=(5, 40, 40))
     out = write_ome_zarr(tmp_path / "recon.zarr", None, tmp_path / "s.ome.zarr", levels=4)
     root = zarr.open_group(str(out), mode="r")
-    assert len(root.attrs["ome"]["multiscales"][0]["datasets"]) == 2  # 5 -> 2 -> (1: too small)
+    assert len(root.attrs["ome"]["multiscales"][0]["datasets"]) == 3  # 5 -> 2 -> 1 slices
+    assert root["2"].shape == (1, 10, 10)
     assert "labels" not in root
+
+
+def test_levels_added_to_an_existing_level_0_match_the_copy(tmp_path):
+    """The workflow links level 0 in place and adds the levels per job (write_level, then
+    write_metadata); the result equals building the OME-Zarr from the two stores."""
+    import shutil
+
+    _stores(tmp_path)
+    ref = write_ome_zarr(tmp_path / "recon.zarr", tmp_path / "labels.zarr", tmp_path / "a.ome.zarr")
+    root = tmp_path / "b.ome.zarr"
+    shutil.copytree(ref / "0", root / "0")
+    shutil.copytree(ref / "labels" / "phases" / "0", root / "labels" / "phases" / "0")
+    for k in (1, 2):
+        omezarr.write_level(root / str(k - 1), root / str(k))
+        omezarr.write_level(root / f"labels/phases/{k - 1}", root / f"labels/phases/{k}",
+                            labels=True)
+    omezarr.write_metadata(root, 3, name="a")
+    a, b = zarr.open_group(str(ref), mode="r"), zarr.open_group(str(root), mode="r")
+    assert dict(a.attrs) == dict(b.attrs)
+    for k in ("0", "1", "2", "labels/phases/2"):
+        np.testing.assert_array_equal(a[k][...], b[k][...])
 
 
 def test_bad_inputs(tmp_path):

@@ -1,8 +1,9 @@
-"""The workflow end to end on a tiny beamtime, and Snakemake reruns only what changed.
+"""The workflow end to end on the tiny beamtime of .test/, deployed as a Snakemake module from a
+folder of its own, and Snakemake reruns exactly what a change affects.
 
-The workflow (Snakefile + workflow/) is copied into a temporary folder with a tiny
-config, so tests can edit scripts and the scan sheet freely. Job lists come from
-Snakemake's own dry-run.
+The workflow (workflow/) is copied into a temporary folder (so tests may edit its scripts) and
+used as a ``module`` by a Snakefile in another folder holding only config/: nothing may depend
+on the working directory being this checkout. Job lists come from Snakemake's own dry-run.
 """
 
 from __future__ import annotations
@@ -17,40 +18,38 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+import zarr
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-TINY_CONFIG = {
-    "scans": "config/scans.tsv",
-    "simulate": {
-        "a": {"shape": [12, 40, 40], "angles": 64, "range": 180, "center_offset": 2.2, "seed": 1},
-        "b": {"shape": [12, 40, 40], "angles": 64, "range": 180, "center_offset": -1.4, "seed": 2},
-        "c": {"shape": [12, 40, 40], "angles": 64, "range": 180, "center_offset": 0.6, "seed": 3},
-    },
-    "preprocess": {"rings": "sort"},
-    "recon": {"slabs": 2, "crop": 40},
-    "segment": {"method": "otsu", "chunks": 2, "train_scans": ["scanA"], "train_slices": [2, 6, 10],
-                "epochs": 10},
-    "morph": {"metrics": ["fractions", "surface"]},
-}
-# both scans are segmented by models trained on scanA's ground truth: A by the random
-# forest, B by the CNN
-SHEET = (
-    "scan_id\tpath\tformat\tsegment.method\n"
-    "scanA\tresources/sim/a.h5\tdxchange\trf\n"
-    "scanB\tresources/sim/b.h5\tdxchange\tcnn\n"
-)
+TINY = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+SHEET = (REPO / ".test" / "config" / "scans.tsv").read_text()
 TARGETS = ["results/summary.csv"]
+DEPLOY_SNAKEFILE = """\
+configfile: "config/config.yaml"
 
 
-def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+module tomosnake:
+    snakefile:
+        "{workflow}/Snakefile"
+    config:
+        config
+
+
+use rule * from tomosnake
+"""
+
+
+def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None
+        ) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir``; return the completed process (stdout+stderr in .stdout)."""
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--rerun-incomplete", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
+        cwd=workdir, capture_output=True, text=True, timeout=1200,
+        env={**os.environ, **(env or {})},
     )
     if check and proc.returncode != 0:
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
@@ -58,9 +57,9 @@ def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
-def planned(workdir: Path, *targets: str) -> set[tuple[str, str]]:
+def planned(workdir: Path, *targets: str, env: dict | None = None) -> set[tuple[str, str]]:
     """(rule, scan) pairs a dry-run would run; scan is '' for beamtime-wide rules."""
-    out = smk(workdir, "-n", *(targets or TARGETS)).stdout
+    out = smk(workdir, "-n", *(targets or TARGETS), env=env).stdout
     jobs = set()
     for block in re.split(r"\n(?=(?:local)?rule )", out):
         m = re.match(r"(?:local)?rule (\w+):", block)
@@ -87,46 +86,67 @@ def config_with(section: str, key: str, value):
 
     def change(text: str) -> str:
         cfg = yaml.safe_load(text)
-        cfg[section][key] = value
+        cfg.setdefault(section, {})[key] = value
         return yaml.safe_dump(cfg)
 
     return change
 
 
-def make_workdir(path: Path) -> Path:
-    shutil.copy(REPO / "Snakefile", path / "Snakefile")
-    for folder in ("workflow", "envs"):
-        shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (path / "config").mkdir()
-    (path / "config" / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    (path / "config" / "scans.tsv").write_text(SHEET)
-    return path
+def deploy(root: Path, config: dict = TINY, sheet: str = SHEET) -> Path:
+    """A copy of the workflow in ``root/workflow`` and, in ``root/deploy``, a project that
+    uses it as a module with its own config and scan sheet; returns the project folder."""
+    shutil.copytree(REPO / "workflow", root / "workflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = root / "deploy"
+    (work / "config").mkdir(parents=True)
+    (work / "Snakefile").write_text(DEPLOY_SNAKEFILE.format(workflow=root / "workflow"))
+    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (work / "config" / "scans.tsv").write_text(sheet)
+    return work
 
 
 @pytest.fixture(scope="module")
 def beamtime(tmp_path_factory) -> Path:
-    """A tiny two-scan beamtime, run to the summary once for all tests of this module."""
-    work = make_workdir(tmp_path_factory.mktemp("beamtime"))
-    smk(work, *TARGETS)
+    """The tiny beamtime run to the report once, as a module of another project."""
+    work = deploy(tmp_path_factory.mktemp("beamtime"))
+    smk(work)
     return work
 
 
-def test_full_run_produces_contracted_outputs(beamtime):
+def test_module_deployment_runs_the_beamtime_to_the_report(beamtime):
+    res = beamtime / "results"
+    assert (res / "report.html").stat().st_size > 10_000
+    rows = (res / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("scan_id") and len(rows) == 3
     for scan in ("scanA", "scanB"):
-        for name in ("raw.zarr", "prep.zarr", "recon.zarr", "labels.zarr"):
-            assert (beamtime / "results" / scan / name / "zarr.json").is_file()
-        truth = json.loads((beamtime / "results" / scan / "truth_check.json").read_text())
+        ome = zarr.open_group(str(res / scan / "scan.ome.zarr"), mode="r")
+        assert ome.attrs["ome"]["multiscales"][0]["datasets"][0]["path"] == "0"
+        assert ome["0"].shape == (12, 40, 40) and ome["labels/phases/0"].shape == (12, 40, 40)
+        truth = json.loads((res / scan / "truth_check.json").read_text())
         assert abs(truth["center_error_px"]) < 0.5
         assert truth["mean_iou"] > 0.5
-    models = sorted(p.name for p in (beamtime / "results" / "models").iterdir())
-    assert models == ["segment_cnn.pt", "segment_rf.pt"]
-    rows = (beamtime / "results" / "summary.csv").read_text().splitlines()
-    assert rows[0].startswith("scan_id") and len(rows) == 3
-    assert not list((beamtime / "results").glob("*/recon.slabs/*.zarr"))  # temp() slabs removed
+        assert (res / scan / "prep.zarr" / "zarr.json").is_file()  # layout.keep: [prep]
+        assert not list((res / scan).glob("*.parts"))  # temporary slab stores are gone
+    assert sorted(p.name for p in (res / "models").iterdir()) == ["segment_cnn.pt",
+                                                                 "segment_rf.pt"]
+
+
+def test_slab_jobs_give_the_in_memory_reconstruction(beamtime):
+    """12 rows in jobs of 8: the joined volume equals reconstructing the scan in one piece."""
+    from tomosnake.io import read_scan
+    from tomosnake.preprocess import prepare
+    from tomosnake.recon import reconstruct_rows
+
+    raw = read_scan(beamtime / "resources" / "sim" / "a.h5")
+    prep = prepare(raw, rings="sort")
+    whole = reconstruct_rows(prep.proj, prep.theta, prep.meta["center"], crop=40)
+    joined = zarr.open_array(str(beamtime / "results" / "scanA" / "scan.ome.zarr" / "0"))
+    np.testing.assert_allclose(joined[...], whole, rtol=1e-5, atol=1e-6)
+    assert len(list((beamtime / "logs" / "recon").glob("scanA.[0-9].log"))) == 2
 
 
 def test_nothing_reruns_after_a_full_run(beamtime):
-    assert planned(beamtime) == set()
+    assert planned(beamtime, "all") == set()
 
 
 def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
@@ -135,10 +155,9 @@ def test_scan_sheet_parameter_change_reruns_only_that_scan(beamtime):
         lambda sheet: sheet.replace("method\n", "method\trecon.filter\n")
         .replace("rf\n", "rf\t\n").replace("cnn\n", "cnn\thann\n"),
     )
-    scans = {scan for _, scan in jobs if scan}
-    assert scans == {"scanB"}
-    assert ("recon_slab", "scanB") in jobs and ("ingest", "scanB") not in jobs
-    assert ("preprocess", "scanB") not in jobs
+    assert {scan for _, scan in jobs if scan} == {"scanB"}
+    assert ("recon_slab", "scanB") in jobs
+    assert not {("ingest", "scanB"), ("flats", "scanB"), ("center", "scanB")} & jobs
     assert {rule for rule, scan in jobs if not scan} == {"summary"}
 
 
@@ -155,7 +174,7 @@ def test_adding_a_scan_runs_only_the_new_scan(beamtime):
     assert ("simulate_dxchange", "c") in jobs and ("recon_slab", "scanC") in jobs
 
 
-CNN_CHAIN = {("segment_chunk", "scanB"), ("segment_merge", "scanB"), ("truth_check", "scanB"),
+CNN_CHAIN = {("segment_slab", "scanB"), ("segment_merge", "scanB"), ("truth_check", "scanB"),
              ("morphology", "scanB"), ("summary", "")}
 
 
@@ -177,25 +196,65 @@ def test_cnn_epochs_retrain_only_the_cnn_and_leave_the_forest_scan_alone(beamtim
 
 
 def test_editing_a_stage_script_reruns_that_stage_and_what_follows(beamtime):
-    jobs = planned_with(beamtime, beamtime / "workflow" / "scripts" / "segment_chunk.py",
+    jobs = planned_with(beamtime, beamtime.parent / "workflow" / "scripts" / "segment_slab.py",
                         lambda code: code + "\n# an edit\n")
     rules = {rule for rule, _ in jobs}
-    assert {"segment_chunk", "segment_merge", "morphology", "summary"} <= rules
-    assert not rules & {"simulate_dxchange", "ingest", "preprocess", "recon_slab", "recon_merge"}
+    assert {"segment_slab", "segment_merge", "morphology", "summary"} <= rules
+    assert not rules & {"simulate_dxchange", "ingest", "center", "recon_slab", "recon_merge"}
+
+
+@pytest.fixture(scope="module")
+def library_copy(tmp_path_factory) -> Path:
+    """A copy of the tomosnake package that a test may edit (on PYTHONPATH, it is the library
+    Snakemake and its jobs import)."""
+    root = tmp_path_factory.mktemp("library")
+    shutil.copytree(REPO / "src" / "tomosnake", root / "tomosnake",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+UPSTREAM = {"simulate_dxchange", "flats", "ingest", "prep_merge"}
+
+
+@pytest.mark.parametrize(
+    "module,reruns,stays",
+    [
+        ("preprocess/zingers.py", {"ingest", "prep_merge", "center", "recon_slab"}, set()),
+        ("recon/gridrec.py", {"center", "recon_slab", "recon_merge", "segment_slab",
+                              "morphology"}, UPSTREAM),
+        ("segment/classical.py", {"segment_slab", "segment_merge", "morphology"},
+         UPSTREAM | {"center", "recon_slab", "recon_merge"}),
+        ("morph/fractions.py", {"morphology", "summary"},
+         UPSTREAM | {"center", "recon_slab", "segment_slab", "segment_merge"}),
+    ],
+    ids=["preprocess", "recon", "segment", "morph"],
+)
+def test_library_code_change_reruns_that_stage_and_what_follows(beamtime, library_copy, module,
+                                                               reruns, stays):
+    path = library_copy / "tomosnake" / module
+    original = path.read_text()
+    env = {"PYTHONPATH": str(library_copy)}
+    assert planned(beamtime, env=env) == set()  # the copy is the same code
+    try:
+        path.write_text(original + "\n# an upgrade\n")
+        rules = {rule for rule, _ in planned(beamtime, env=env)}
+    finally:
+        path.write_text(original)
+    assert reruns <= rules, reruns - rules
+    assert not rules & stays, rules & stays
 
 
 def test_killed_job_leaves_nothing_complete_and_is_redone(tmp_path):
-    """SIGKILL snakemake while a reconstruction is being written: no recon.zarr, and a rerun
-    finishes the work (outputs go to a hidden temp path renamed at the end)."""
-    work = make_workdir(tmp_path)
-    cfg = dict(TINY_CONFIG)
-    cfg["simulate"] = {"a": {**TINY_CONFIG["simulate"]["a"], "shape": [48, 96, 96],
-                             "angles": 361}}
-    cfg["recon"] = {"slabs": 1, "crop": 96, "algorithm": "sirt"}
-    (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (work / "config" / "scans.tsv").write_text("scan_id\tpath\nscanA\tresources/sim/a.h5\n")
+    """SIGKILL snakemake while a reconstruction is being written: no level 0 of the volume,
+    and a rerun finishes the work (outputs go to a hidden temp path renamed at the end)."""
+    cfg = {**TINY, "simulate": {"a": {**TINY["simulate"]["a"], "shape": [48, 96, 96],
+                                      "angles": 361}},
+           "layout": {"slabs": 1, "keep": ["prep"]},
+           "recon": {"crop": 96, "algorithm": "sirt"}}
+    work = deploy(tmp_path, cfg, "scan_id\tpath\nscanA\tresources/sim/a.h5\n")
     smk(work, "results/scanA/prep.zarr")
-    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "results/scanA/recon.zarr"], cwd=work,
+    level0 = "results/scanA/scan.ome.zarr/0"
+    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", level0], cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     log = work / "logs" / "recon" / "scanA.0.log"
@@ -206,9 +265,9 @@ def test_killed_job_leaves_nothing_complete_and_is_redone(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     smk(work, "--unlock")  # a killed Snakemake leaves its lock, as after a node crash
-    assert not (work / "results" / "scanA" / "recon.zarr").exists()
-    assert not (work / "results" / "scanA" / "recon.slabs" / "0.zarr" / "zarr.json").exists()
-    assert ("recon_slab", "scanA") in planned(work, "results/scanA/recon.zarr")
-    smk(work, "results/scanA/recon.zarr")
-    assert (work / "results" / "scanA" / "recon.zarr" / "zarr.json").is_file()
-    assert not list((work / "results" / "scanA" / "recon.slabs").glob(".*tmp*"))
+    assert not (work / level0).exists()
+    assert not (work / "results" / "scanA" / "recon.parts" / "0.zarr" / "zarr.json").exists()
+    assert ("recon_slab", "scanA") in planned(work, level0)
+    smk(work, level0)
+    assert (work / level0 / "zarr.json").is_file()
+    assert not list((work / "results" / "scanA" / "recon.parts").glob(".*tmp*"))

@@ -47,6 +47,14 @@ def test_defaults_come_from_the_schema(tmp_path):
     assert settings["preprocess"]["no_flats"] == "error"
 
 
+def test_descriptive_columns_are_kept_for_the_report(tmp_path):
+    path = tmp_path / "scans.tsv"
+    path.write_text("scan_id\tpath\tsample\tcycle\na\tx.h5\tcell01\t10\nb\tx.h5\tcell01\t\n")
+    rows = read_scan_sheet(path)
+    assert rows["a"]["sample"] == "cell01" and rows["a"]["cycle"] == 10
+    assert "cycle" not in rows["b"]
+
+
 def test_scan_sheet_overrides_one_scan(tmp_path):
     sheet = "scan_id\tpath\trecon.crop\tpreprocess.center\na\tx.h5\t96\t\nb\tx.h5\t\t81.5\n"
     s = settings_of(tmp_path, sheet)
@@ -90,7 +98,9 @@ def test_bad_config_value_is_named(section, expect):
         ("scan_id\tpath\nx{y}\tresources/sim/a.h5\n", "x{y}"),
         ("scan_id\tpath\trecon.crop\nscanA\tresources/sim/a.h5\t-5\n", "crop"),
         ("scan_id\tpath\trecon.filter\nscanA\tresources/sim/a.h5\tbogus\n", "bogus"),
-        ("scan_id\tpath\tcolour\nscanA\tresources/sim/a.h5\tred\n", "colour"),
+        ("scan_id\tpath\tvoxel_size\nscanA\tresources/sim/a.h5\t0.1\n", "did you mean 'voxel_size_um'"),
+        ("scan_id\tpath\tformt\nscanA\tresources/sim/a.h5\ttiff\n", "did you mean 'format'"),
+        ("scan_id\tpath\trecon.filtr\nscanA\tresources/sim/a.h5\thann\n", "filtr"),
         ("scan_id\tpath\tvoxel_size_um\nscanA\ta.h5\tbig\n", "big"),
         ("scan_id\tformat\nscanA\tdxchange\n", "'path'"),
         ("path\nresources/sim/a.h5\n", "'scan_id'"),

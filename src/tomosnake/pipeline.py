@@ -138,7 +138,7 @@ def prep_merge(parts: Sequence[PathLike], out: PathLike, inputs: Sequence[PathLi
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         root.create_array("theta", data=theta)
         root.attrs.update(meta)
-        link_parts(parts, Path(tmp) / "proj")
+        link_parts(parts, Path(tmp) / "proj", dimension_names=("angle", "z", "x"))
     return Path(out)
 
 
@@ -252,7 +252,7 @@ def recon_merge(parts: Sequence[PathLike], out: PathLike, center_json: PathLike)
         "ring_metric_after": float(np.mean(after)),
         "inputs": slab_attrs[0]["inputs"] | input_record([center_json]),
     }
-    return link_parts(parts, out, attrs=merged)
+    return link_parts(parts, out, attrs=merged, dimension_names=("z", "y", "x"))
 
 
 # ---------------------------------------------------------------- segmentation -------
@@ -307,7 +307,8 @@ def segment_merge(parts: Sequence[PathLike], out: PathLike, qc_out: PathLike,
                   inputs: Sequence[PathLike] = ()) -> Path:
     """Join labels slabs into the OME-Zarr label image's level 0; write ``segment_qc.json``."""
     first = dict(zarr.open_array(str(parts[0]), mode="r").attrs)
-    link_parts(parts, out, attrs={"inputs": input_record(inputs), "z_range": None})
+    link_parts(parts, out, attrs={"inputs": input_record(inputs), "z_range": None},
+               dimension_names=("z", "y", "x"))
     qc = {"schema": "tomosnake.segment_qc/1", "method": first.get("method"),
           "model": first.get("model"), "model_sha256": None, "phases": first.get("phases"),
           "per_slice": None, "low_confidence_threshold": None, "suggested_slices": [],
@@ -398,25 +399,54 @@ def ome_metadata(root: PathLike, levels: int) -> Path:
     return write_metadata(root, levels)
 
 
-def figures(recon: PathLike, labels: PathLike, out: PathLike, scan: str) -> Path:
-    """Orthoslices, overlays, histograms and QC plots of one scan."""
+def figures(recon: PathLike, labels: PathLike, out: PathLike, center: PathLike,
+            sweep: PathLike, morphology: PathLike, segment_qc: PathLike) -> Path:
+    """Orthoslices with labels and sample outline, distributions, QC plots of one scan."""
     from tomosnake.viz import scan_figures
 
-    return scan_figures(recon, labels, out, scan)
+    scan_figures(recon, labels, out, center_json=center, sweep_tiff=sweep,
+                 morphology_json=morphology, segment_qc_json=segment_qc)
+    return Path(out)
 
 
-def meshes(labels: PathLike, out: PathLike) -> Path:
-    """One decimated surface mesh per phase."""
+def meshes(labels: PathLike, out: PathLike, mesh_max_mib: float = 128,
+           preview_max_mib: float = 1.5) -> Path:
+    """One surface mesh per phase (PLY) within a size budget, and the report's preview."""
     from tomosnake.viz import export_meshes
 
-    return export_meshes(labels, out)
+    export_meshes(labels, out, max_bytes=int(mesh_max_mib * 2**20),
+                  preview_max_bytes=int(preview_max_mib * 2**20))
+    return Path(out)
 
 
-def report(results: PathLike, out: PathLike, summary_csv: PathLike, config: PathLike,
-           sheet: PathLike) -> Path:
-    """The beamtime's HTML report."""
+def report(out: PathLike, scans: Sequence[str], files: Mapping[str, Sequence[PathLike]],
+           simulated: Sequence[str], sheet_rows: Mapping[str, Mapping[str, Any]],
+           settings: Mapping[str, Mapping[str, Any]], summary_csv: PathLike,
+           config_file: PathLike, sheet_file: PathLike, benchmarks_dir: PathLike,
+           options: Mapping[str, Any]) -> Path:
+    """The beamtime's HTML report from exactly the given files.
+
+    ``files``: per kind (morphology, center, segment_qc, figures, meshes, ome), one path
+    per scan in ``scans`` order; ``truth`` one per scan of ``simulated``. ``options``: the
+    ``report`` settings (title, series, qc, viewer_max_mib).
+    """
     from tomosnake.provenance import collect_provenance
-    from tomosnake.viz import build_report
+    from tomosnake.viz import ScanInputs, build_report
 
-    return build_report(results, out, summary_csv=summary_csv,
-                        provenance=collect_provenance(config, sheet, results))
+    truth = dict(zip(simulated, files["truth"], strict=True))
+    bench = Path(benchmarks_dir)
+    entries = [
+        ScanInputs(
+            scan_id=scan, morphology_json=files["morphology"][i], sheet_row=sheet_rows[scan],
+            settings=settings[scan], center_json=files["center"][i],
+            segment_qc_json=files["segment_qc"][i], truth_check_json=truth.get(scan),
+            figures_dir=files["figures"][i], meshes_dir=files["meshes"][i],
+            ome_zarr=Path(files["ome"][i]).parent,
+            benchmarks=sorted([*bench.glob(f"*/{scan}.tsv"), *bench.glob(f"*/{scan}.*.tsv")]),
+        )
+        for i, scan in enumerate(scans)
+    ]
+    return build_report(out, entries, summary_csv=summary_csv,
+                        provenance=collect_provenance(config_file, sheet_file, bench),
+                        series=options["series"], title=options["title"] or "tomosnake report",
+                        qc=options["qc"], viewer_budget=int(options["viewer_max_mib"] * 2**20))

@@ -10,6 +10,7 @@ the sheet, line, scan and key.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +52,12 @@ def read_scan_sheet(path: str | os.PathLike[str]) -> dict:
     if dup:
         raise ConfigError(f"{path}: duplicated scan_id {dup}")
     config_props = schema()["properties"]
+    known = list(schema("scans")["properties"])
     for col in sheet.columns:
+        near = difflib.get_close_matches(col, known, n=1, cutoff=0.75)
+        if col not in known and near:
+            raise ConfigError(f"{path}: column {col!r}: did you mean {near[0]!r}? (other "
+                              "columns describe the scans; rename it if it is meant to)")
         section, _, key = col.partition(".")
         if section in STAGES and key:
             prop = config_props[section]["properties"].get(key)

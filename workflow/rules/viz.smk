@@ -89,10 +89,11 @@ rule figures:
 
 rule meshes:
     input:
-        lambda wc: label_level(wc.scan, view_level(wc.scan, 256)),
+        lambda wc: label_level(wc.scan, view_level(wc.scan, 512)),
     output:
         directory("results/{scan}/meshes"),
     params:
+        viz=config["viz"],
         code=code("meshes", "meshes.py"),
     log:
         "logs/viz/{scan}.meshes.log",
@@ -127,6 +128,8 @@ rule report:
         sheet_rows=SCANS,
         settings=SETTINGS,
         simulated=BT.simulated,
+        benchmarks="results/benchmarks",
+        options=config["report"],
         code=code("report", "report.py"),
     log:
         "logs/viz/report.log",

@@ -89,13 +89,15 @@ def _place(src: Path, dst: Path) -> None:
 
 
 def link_parts(
-    parts: Sequence[PathLike], out: PathLike, attrs: Mapping[str, Any] | None = None
+    parts: Sequence[PathLike], out: PathLike, attrs: Mapping[str, Any] | None = None,
+    dimension_names: Sequence[str] | None = None,
 ) -> Path:
     """Join part stores into the array store ``out`` (atomically), linking chunk files.
 
     The parts must tile the whole array along their split axis without gaps or overlaps
     and share dtype, chunks and codecs. Attributes: the first part's (less ``part``),
-    updated with ``attrs``. Raises InputError naming the part that does not fit.
+    updated with ``attrs``; ``dimension_names`` (e.g. ``("z", "y", "x")``) name the axes.
+    Raises InputError naming the part that does not fit.
     """
     metas = [(Path(p), _meta(Path(p))) for p in parts]
     if not metas:
@@ -127,6 +129,8 @@ def link_parts(
     meta["shape"] = full
     meta["attributes"] = {k: v for k, v in first["attributes"].items() if k != PART_KEY}
     meta["attributes"].update(_jsonable(dict(attrs or {})))
+    if dimension_names is not None:
+        meta["dimension_names"] = list(dimension_names)
     with atomic_output(out) as tmp:
         tmp.mkdir(parents=True)
         for path, m in metas:

@@ -110,6 +110,7 @@ def create_volume(
     dtype: np.dtype | str,
     attrs: Mapping[str, Any] | None = None,
     chunks: tuple[int, ...] | None = None,
+    dimension_names: tuple[str, ...] | None = None,
 ) -> zarr.Array:
     """Create an empty zarr v3 array at ``path`` (for slab-by-slab filling).
 
@@ -122,6 +123,7 @@ def create_volume(
         chunks=chunks or default_chunks(shape, itemsize=np.dtype(dtype).itemsize),
         zarr_format=3,
         overwrite=True,
+        dimension_names=dimension_names,
     )
     arr.attrs.update(_jsonable(attrs or {}))
     return arr

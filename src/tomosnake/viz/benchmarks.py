@@ -1,4 +1,4 @@
-"""Snakemake benchmark files: ``results/benchmarks/{rule}/{scan}.tsv``.
+"""Snakemake benchmark files: ``results/benchmarks/{rule}/{job}.tsv``.
 
 Each file is a tab-separated table with columns ``s`` (wall seconds), ``h:m:s``,
 ``max_rss`` (MB), ``max_vms``, ``max_uss``, ``max_pss``, ``io_in``, ``io_out``,
@@ -8,6 +8,7 @@ Each file is a tab-separated table with columns ``s`` (wall seconds), ``h:m:s``,
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,33 +39,17 @@ def read_benchmark(path: str | os.PathLike[str]) -> dict[str, float | None]:
     }
 
 
-def _owner(target: str, scans: list[str]) -> str:
-    """The scan a benchmark target belongs to ("scan", "scan_slab3", "scan/slab3"), else itself."""
-    for scan in sorted(scans, key=len, reverse=True):
-        if target == scan or (target.startswith(scan) and target[len(scan)] in "_-./"):
-            return scan
-    return target
+def sum_benchmarks(paths: Sequence[str | os.PathLike[str]]) -> dict[str, dict]:
+    """{rule: totals} over benchmark files ``.../{rule}/{job}.tsv`` (rule = parent folder).
 
-
-def collect_benchmarks(
-    results_dir: str | os.PathLike[str], scans: list[str] | None = None
-) -> dict[str, dict[str, dict]]:
-    """{scan id (or other target, e.g. "all"): {rule: totals}} from ``results_dir/benchmarks``.
-
-    Files are ``benchmarks/{rule}/{target}.tsv`` (deeper paths allowed); targets such as
-    ``{scan}_{slab}`` are summed into their scan. Totals: ``s`` (wall seconds, summed over
-    jobs), ``max_rss_mb`` (peak over jobs), ``cpu_time_s`` (summed), ``jobs`` (count).
+    Totals: ``s`` (wall seconds, summed over jobs, e.g. the slabs of a scan),
+    ``max_rss_mb`` (peak over jobs), ``cpu_time_s`` (summed), ``jobs`` (count).
     """
-    root = Path(results_dir) / "benchmarks"
-    out: dict[str, dict[str, dict]] = {}
-    for path in sorted(root.rglob("*.tsv")):
-        rel = path.relative_to(root).with_suffix("")
-        if len(rel.parts) < 2:
-            continue
-        rule, target = rel.parts[0], "/".join(rel.parts[1:])
+    out: dict[str, dict] = {}
+    for path in sorted(Path(p) for p in paths):
         bench = read_benchmark(path)
-        total = out.setdefault(_owner(target, scans or []), {}).setdefault(
-            rule, {"s": 0.0, "max_rss_mb": None, "cpu_time_s": None, "jobs": 0}
+        total = out.setdefault(
+            path.parent.name, {"s": 0.0, "max_rss_mb": None, "cpu_time_s": None, "jobs": 0}
         )
         total["jobs"] += 1
         total["s"] += bench["s"] or 0.0

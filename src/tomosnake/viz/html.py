@@ -1,12 +1,15 @@
-"""Building blocks of a self-contained HTML page: escaped tables, embedded PNGs, inline CSS/JS.
+"""Building blocks of a self-contained HTML page: escaped tables, embedded figures, CSS/JS.
 
-Nothing refers to the network or to other files: images are base64 data URIs.
+Nothing the page needs to render refers to the network or to other files: images are
+base64 data URIs. Links to the figure files beside the report (PNG, SVG) are relative.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +38,23 @@ figcaption{font-size:.8em;color:#555}
 .scan{background:#fff;border:1px solid #dde;border-radius:6px;padding:4px 16px 10px;margin:16px 0}
 .wide{overflow-x:auto} code,pre{background:#f0f0f4;padding:1px 4px;border-radius:3px}
 pre{padding:8px;overflow-x:auto}
+.sw{display:inline-block;width:.8em;height:.8em;margin-right:4px;border:1px solid #555;
+ vertical-align:-1px}
+th.g{text-align:center} td.inf{color:#a40000}
+.sev-fail,.sev-warn,.sev-info{white-space:nowrap}
+.sev-fail{color:#fff;background:#a40000;border-radius:3px;padding:0 5px;font-weight:600}
+.sev-warn{color:#7a4a00;background:#ffe9b3;border-radius:3px;padding:0 5px}
+.sev-info{color:#234;background:#e3ecf5;border-radius:3px;padding:0 5px}
+tr.failed td{color:#888} .note{font-size:.85em;color:#444;margin:2px 0 10px}
+details.allnum{margin:10px 0} details.allnum summary{cursor:pointer;font-weight:600}
+.figlinks{font-size:.85em;margin-left:6px} .methods p{max-width:60em}
+.refs li{font-size:.9em;margin-bottom:3px;max-width:60em} .row{display:flex;gap:24px;flex-wrap:wrap}
+"""
+
+LINK_JS = """
+document.querySelectorAll('a[data-img]').forEach(function (a) {
+  a.href = document.getElementById(a.dataset.img).src;
+});
 """
 
 SORT_JS = """
@@ -76,26 +96,106 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def png_data_uri(data: bytes) -> str:
-    """A ``data:image/png;base64,...`` URI of PNG bytes."""
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+def num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (paper tables); other values as text."""
+    if is_number(value) and not isinstance(value, int):
+        if abs(value) >= 10**digits:
+            return f"{value:.0f}"
+        return f"{value:.{digits}g}"
+    return fmt(value)
 
 
-def figure(data: bytes, caption: str, width: int | None = None) -> str:
-    """An ``<figure>`` with an embedded PNG and its caption."""
-    style = f' style="max-width:{width}px"' if width else ""
+def data_uri(data: bytes, mime: str) -> str:
+    """A ``data:MIME;base64,...`` URI."""
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def web_image(png: bytes, max_width: int = 1400) -> tuple[bytes, str]:
+    """A print PNG made light for the page: at most ``max_width`` pixels wide, JPEG (q 88).
+
+    Returns (bytes, MIME type); small PNGs are kept as they are.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        if im.width <= max_width and len(png) < 200_000:
+            return png, "image/png"
+        im = im.convert("RGBA")
+        flat = Image.new("RGB", im.size, "white")
+        flat.paste(im, mask=im.split()[3])
+        if flat.width > max_width:
+            flat = flat.resize((max_width, round(flat.height * max_width / flat.width)),
+                               Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        flat.save(buf, format="JPEG", quality=88, optimize=True)
+        return buf.getvalue(), "image/jpeg"
+
+
+def figure(
+    src: str,
+    caption: str,
+    kind: str = "image",
+    width_px: int | None = None,
+    links: Sequence[tuple[str, str]] = (),
+    fig_id: str = "",
+    download: str = "",
+) -> str:
+    """A ``<figure>`` with an embedded image (``src`` a data URI), caption and file links.
+
+    ``kind`` is ``plot`` (a vector SVG with title and labelled axes) or ``image``.
+    ``links`` are (label, relative href) of the figure's files; ``download`` adds a link
+    that saves the embedded image itself under that file name.
+    """
+    style = f' style="width:{width_px}px;max-width:100%"' if width_px else ""
+    fid = fig_id or f"fig{zlib.crc32(src.encode('ascii', 'replace')):08x}"
+    extra = [f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links]
+    if download:
+        extra.append(f'<a data-img="{esc(fid)}" download="{esc(download)}" href="#">'
+                     f"{esc(download.rsplit('.', 1)[-1].upper())}</a>")
+    files = f'<span class="figlinks">{" · ".join(extra)}</span>' if extra else ""
     return (
-        f'<figure><img src="{png_data_uri(data)}" alt="{esc(caption)}"{style}>'
-        f"<figcaption>{esc(caption)}</figcaption></figure>"
+        f'<figure data-kind="{esc(kind)}"><img id="{esc(fid)}" src="{src}" '
+        f'alt="{esc(caption)}"{style}><figcaption>{esc(caption)}{files}</figcaption></figure>'
     )
+
+
+def swatch(color: str) -> str:
+    """A small square of a phase colour (``#rrggbb``)."""
+    return f'<span class="sw" style="background:{esc(color)}"></span>'
+
+
+def details(summary: str, body: str, cls: str = "", open_: bool = False) -> str:
+    """A collapsed section (``<details>``); ``body`` is trusted HTML."""
+    c = f' class="{esc(cls)}"' if cls else ""
+    o = " open" if open_ else ""
+    return f"<details{c}{o}><summary>{esc(summary)}</summary>{body}</details>"
+
+
+class Td(str):
+    """A finished ``<td>`` (see :func:`td`); tables insert it as it is."""
+
+
+def td(value: Any, text: str | None = None, cls: str = "", title: str = "") -> Td:
+    """A cell showing ``text`` (trusted HTML; default: ``value`` with 3 significant digits)
+    that sorts by ``value`` (``data-v``)."""
+    attrs = f' class="{esc(cls)}"' if cls else ""
+    if is_number(value):
+        attrs += f' data-v="{float(value)!r}"'
+    elif isinstance(value, float) and value == float("inf"):
+        attrs += ' data-v="1e308"'
+    if title:
+        attrs += f' title="{esc(title)}"'
+    return Td(f"<td{attrs}>{esc(num(value)) if text is None else text}</td>")
 
 
 def cell(value: Any, raw_html: bool = False, cls: str = "") -> str:
     """A table cell; numbers carry their exact value in ``data-v`` for sorting."""
+    if isinstance(value, Td):
+        return value
     attrs = f' class="{cls}"' if cls else ""
     if is_number(value):
         attrs += f' data-v="{float(value)!r}"'
-    body = value if raw_html else esc(fmt(value))
+    body = value if raw_html else esc(num(value))
     if not is_number(value) and not cls:
         attrs += ' class="t"'
     return f"<td{attrs}>{body}</td>"
@@ -107,20 +207,29 @@ def table(
     sortable: bool = False,
     html_columns: Sequence[int] = (),
     table_id: str = "",
+    header_html: str = "",
+    row_classes: Sequence[str] = (),
 ) -> str:
-    """An HTML table; cells in ``html_columns`` are inserted unescaped (trusted HTML)."""
+    """An HTML table; cells in ``html_columns`` are inserted unescaped (trusted HTML).
+
+    ``header_html`` replaces the header row built from ``header`` (e.g. two header rows
+    with grouped columns); ``row_classes`` gives each body row a CSS class.
+    """
     cls = ' class="sortable"' if sortable else ""
     tid = f' id="{esc(table_id)}"' if table_id else ""
-    head = "".join(
+    head = header_html or "<tr>" + "".join(
         f'<th class="t">{esc(h)}</th>' if i == 0 else f"<th>{esc(h)}</th>"
         for i, h in enumerate(header)
-    )
+    ) + "</tr>"
     body = "".join(
-        "<tr>" + "".join(cell(v, i in html_columns) for i, v in enumerate(row)) + "</tr>"
-        for row in rows
+        (f'<tr class="{esc(row_classes[r])}">' if r < len(row_classes) and row_classes[r]
+         else "<tr>")
+        + "".join(cell(v, i in html_columns) for i, v in enumerate(row))
+        + "</tr>"
+        for r, row in enumerate(rows)
     )
     return (
-        f'<div class="wide"><table{cls}{tid}><thead><tr>{head}</tr></thead>'
+        f'<div class="wide"><table{cls}{tid}><thead>{head}</thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
 

@@ -16,16 +16,10 @@ import numpy as np
 
 from tomosnake.errors import InputError
 from tomosnake.io import open_volume, volume_attrs
+from tomosnake.viz.style import phase_color  # noqa: F401  (omezarr.py imports it from here)
 
 #: phases assumed when a label store carries no ``phases`` attribute
 DEFAULT_PHASES: dict[str, int] = {"pore": 0, "cbd": 1, "nmc": 2}
-
-#: display colour (RGB, 0..1) per canonical phase name; other phases cycle through tab10
-PHASE_COLORS: dict[str, tuple[float, float, float]] = {
-    "pore": (0.27, 0.51, 0.85),
-    "cbd": (0.95, 0.62, 0.15),
-    "nmc": (0.80, 0.20, 0.25),
-}
 
 #: QC keys looked up in reconstruction attributes (top level or any nested dict)
 QC_KEYS = (
@@ -50,15 +44,20 @@ def open_3d(path: str | os.PathLike[str], what: str):
 def voxel_size_um(*vols: Any) -> float | None:
     """The first positive ``voxel_size_um`` attribute among ``vols`` (None if none has one)."""
     for vol in vols:
-        value = volume_attrs(vol).get("voxel_size_um") if vol is not None else None
-        if isinstance(value, int | float) and value > 0 and np.isfinite(value):
-            return float(value)
+        value = positive(volume_attrs(vol).get("voxel_size_um")) if vol is not None else None
+        if value is not None:
+            return value
     return None
 
 
 def phases_of(labels: Any, path: str | os.PathLike[str] = "labels") -> dict[str, int]:
     """Phase name -> label code from a label store's ``phases`` attribute, sorted by code."""
-    phases = volume_attrs(labels).get("phases", DEFAULT_PHASES)
+    return parse_phases(volume_attrs(labels), path)
+
+
+def parse_phases(attrs: Mapping[str, Any], path: str | os.PathLike[str]) -> dict[str, int]:
+    """Phase name -> code from ``attrs["phases"]`` (default pore 0, cbd 1, nmc 2), by code."""
+    phases = attrs.get("phases", DEFAULT_PHASES)
     if not isinstance(phases, Mapping) or not all(
         isinstance(v, int) and 0 <= v < 256 for v in phases.values()
     ):
@@ -68,13 +67,12 @@ def phases_of(labels: Any, path: str | os.PathLike[str] = "labels") -> dict[str,
     return {str(k): int(v) for k, v in sorted(phases.items(), key=lambda kv: kv[1])}
 
 
-def phase_color(name: str, index: int) -> tuple[float, float, float]:
-    """Display colour of a phase: fixed for pore/cbd/nmc, tab10 otherwise."""
-    if name in PHASE_COLORS:
-        return PHASE_COLORS[name]
-    import matplotlib
-
-    return tuple(matplotlib.colormaps["tab10"](index % 10)[:3])
+def positive(value: Any) -> float | None:
+    """``value`` as a float if it is a finite positive number, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value > 0 and np.isfinite(value):
+            return float(value)
+    return None
 
 
 def find_qc(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,10 +105,73 @@ def check_same_shape(recon: Any, labels: Any, recon_path: Path, labels_path: Pat
         )
 
 
-def sample_planes(vol: Any, n: int = 12) -> np.ndarray:
-    """Up to ``n`` evenly spaced z-planes of ``vol`` as one (k, y, x) array (bounded memory)."""
+def sample_planes(vol: Any, n: int = 12, max_voxels: int = 2**22) -> np.ndarray:
+    """Up to ``n`` evenly spaced z-planes of ``vol`` as one (k, y', x') array.
+
+    Planes are strided in y and x (the same stride for every volume of this shape) so
+    that at most about ``max_voxels`` voxels are read into memory, whatever the volume size.
+    """
     idx = np.unique(np.linspace(0, vol.shape[0] - 1, min(n, vol.shape[0])).round().astype(int))
-    return np.stack([np.asarray(vol[int(i)]) for i in idx])
+    step = plane_stride(vol.shape, len(idx), max_voxels)
+    return np.stack([np.asarray(vol[int(i), ::step, ::step]) for i in idx])
+
+
+def plane_stride(shape: tuple[int, ...], n_planes: int, max_voxels: int) -> int:
+    """Stride in y and x that keeps ``n_planes`` planes of ``shape`` under ``max_voxels``."""
+    per_plane = max(max_voxels // max(n_planes, 1), 1)
+    return max(1, int(np.ceil(np.sqrt(shape[-2] * shape[-1] / per_plane))))
+
+
+def open_level(
+    source: str | os.PathLike[str] | Any, what: str
+) -> tuple[Any, dict[str, Any], str]:
+    """A (z, y, x) volume (path or array), its attributes, and a name for messages.
+
+    For a level ``k`` of an OME-Zarr pyramid (``scan.ome.zarr/labels/phases/1``), whose
+    array carries no attributes, they are level 0's (its sibling ``0``) with
+    ``voxel_size_um`` times ``2**k`` and ``level0_shape``; without a level 0,
+    ``voxel_size_um`` comes from the
+    parent group's multiscales ``scale`` of that level and ``phases`` from its
+    ``image-label`` properties.
+    """
+    if isinstance(source, str | os.PathLike):
+        vol, name = open_3d(source, what), str(source)
+    else:
+        vol, name = source, f"{what} array"
+        if len(vol.shape) != 3:
+            raise InputError(f"{name} must be a 3-D (z, y, x) volume, got shape {vol.shape}")
+    attrs = volume_attrs(vol)
+    if isinstance(source, str | os.PathLike) and not attrs:
+        attrs = _ome_level_attrs(Path(source))
+    return vol, attrs, name
+
+
+def _ome_level_attrs(path: Path) -> dict[str, Any]:
+    import zarr
+
+    level0 = path.parent / "0"
+    if path.name.isdigit() and path.name != "0" and level0.is_dir():
+        vol0 = open_3d(level0, "pyramid level 0")
+        attrs = volume_attrs(vol0)
+        voxel = positive(attrs.get("voxel_size_um"))
+        if voxel is not None:
+            attrs["voxel_size_um"] = voxel * 2 ** int(path.name)
+        if attrs:
+            return {**attrs, "level0_shape": [int(n) for n in vol0.shape]}
+    try:
+        ome = zarr.open_group(str(path.parent), mode="r").attrs.get("ome", {})
+    except Exception:  # not inside a zarr group: a plain store without attributes
+        return {}
+    out: dict[str, Any] = {}
+    for ms in ome.get("multiscales", [])[:1]:
+        for ds in ms.get("datasets", []):
+            if ds.get("path") == path.name:
+                scale = ds["coordinateTransformations"][0]["scale"]
+                out["voxel_size_um"] = float(scale[-1])
+    props = ome.get("image-label", {}).get("properties")
+    if props:
+        out["phases"] = {p["name"]: int(p["label-value"]) for p in props}
+    return out
 
 
 def z_slabs(nz: int, plane_bytes: int, budget_bytes: int = 256 * 2**20) -> list[tuple[int, int]]:

@@ -34,12 +34,14 @@ from tomosnake.progress import track
 from tomosnake.viz.inputs import check_same_shape, open_3d, phase_color, phases_of, sample_planes
 
 NGFF_VERSION = "0.5"
-AXES = [{"name": n, "type": "space", "unit": "micrometer"} for n in ("z", "y", "x")]
+AXIS_NAMES = ("z", "y", "x")
+AXES = [{"name": n, "type": "space", "unit": "micrometer"} for n in AXIS_NAMES]
 LABEL_PATH = "labels/phases"
 
 
 def level_chunks(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """Chunks (z, y, x) of every pyramid level: ROW_CHUNK planes of PLANE_CHUNK^2 pixels."""
+    """Chunks (z, y, x) of every pyramid level: ROW_CHUNK planes of PLANE_CHUNK^2 pixels (the
+    chunks the recon jobs write level 0 with)."""
     return (min(ROW_CHUNK, shape[0]), min(PLANE_CHUNK, shape[1]), min(PLANE_CHUNK, shape[2]))
 
 
@@ -85,7 +87,8 @@ def write_level(src: Any, out: str | os.PathLike[str], labels: bool = False) -> 
     if min(shape) < 1:
         raise ConfigError(f"{what}: level of shape {src.shape} is too small to halve")
     with atomic_output(out) as tmp:
-        arr = create_volume(tmp, shape, src.dtype, chunks=level_chunks(shape))
+        arr = create_volume(tmp, shape, src.dtype, chunks=level_chunks(shape),
+                            dimension_names=AXIS_NAMES)
         step = arr.chunks[0]
         for z in track(range(0, shape[0], step), f"pyramid level {out.name} of {what}"):
             z1 = min(z + step, shape[0])
@@ -174,7 +177,7 @@ def write_pyramid(root: str | os.PathLike[str], levels: int, name: str | None = 
 def _copy(src: Any, out: Path) -> None:
     with atomic_output(out) as tmp:
         arr = create_volume(tmp, tuple(src.shape), src.dtype, volume_attrs(src),
-                            chunks=level_chunks(tuple(src.shape)))
+                            chunks=level_chunks(tuple(src.shape)), dimension_names=AXIS_NAMES)
         for z in track(range(0, src.shape[0], arr.chunks[0]), f"copying {out}"):
             arr[z : z + arr.chunks[0]] = np.asarray(src[z : z + arr.chunks[0]])
 

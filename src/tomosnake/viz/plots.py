@@ -1,15 +1,14 @@
-"""Plots across the scans of a beamtime, returned as PNG bytes for embedding.
+"""Print-ready plots of one scan's records: size distributions, centre checks, FRC, confidence.
 
-Volume fractions are 0..1, tortuosity factors dimensionless. The fitted curve is
-tau = eps**(-beta) (least squares in log-log space,
-:func:`tomosnake.viz.morphology.fit_bruggeman`); in the Bruggeman form used by
-``tomosnake.morph`` (D_eff / D = eps / tau = eps**alpha) that is alpha = 1 + beta,
-so Bruggeman's packed spheres (alpha = 1.5) give tau = eps**-0.5.
+Each function returns a matplotlib figure (draw it with :func:`tomosnake.viz.style.save_figure`)
+or None when its record lacks the data. Every axis is labelled in words with its unit;
+phases keep their colour (:mod:`tomosnake.viz.style`); lines that are not phases are
+black or grey. Records are ``morphology.json``, ``center.json`` and ``segment_qc.json``
+(shapes in ``tomosnake.viz.findings``' inputs and the project's contracts).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,142 +18,190 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tomosnake.viz.inputs import phase_color  # noqa: E402
-from tomosnake.viz.morphology import (  # noqa: E402
-    fit_bruggeman,
-    size_distributions,
-    tortuosities,
-    volume_fractions,
-)
+from tomosnake.viz.morphology import Distribution, distributions, is_number, phases  # noqa: E402
+from tomosnake.viz.style import DOUBLE, SINGLE, label_axes, phase_hex, print_style  # noqa: E402
 
-MARKERS = {"x": "o", "y": "s", "z": "^", "": "D"}
+#: markers of non-phase series (centre methods, axes)
+MARKERS = ("o", "s", "^", "D", "v", "P")
+GREYS = ("black", "0.45", "0.7")
 
 
-def _png(fig: plt.Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+def cumulative(d: Distribution) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, cumulative fraction) at the bin edges of a distribution (0 ... 1)."""
+    return d.edges, np.concatenate([[0.0], np.cumsum(d.fraction)])
 
 
-def tau_points(morphs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple]]:
-    """Phase -> [(scan, axis, volume fraction, tortuosity factor)] over all scans."""
-    out: dict[str, list[tuple]] = {}
-    for scan, morph in morphs.items():
-        vf = volume_fractions(morph)
-        for phase, axes in tortuosities(morph).items():
-            if phase in vf:
-                out.setdefault(phase, []).extend(
-                    (scan, axis, vf[phase], tau) for axis, tau in axes.items()
-                )
-    return out
+def median_of(d: Distribution) -> float:
+    """The distribution's d50: the record's, else interpolated on the cumulative curve."""
+    if d.d50 is not None:
+        return d.d50
+    x, c = cumulative(d)
+    return float(np.interp(0.5, c, x))
 
 
-def bruggeman_plot(morphs: Mapping[str, Mapping[str, Any]]) -> tuple[bytes | None, dict]:
-    """Tortuosity factor versus volume fraction with fitted Bruggeman curves.
+def crossing(x: np.ndarray, d: np.ndarray) -> float | None:
+    """First x (linear interpolation) where ``d`` turns from >= 0 to < 0, or None."""
+    below = np.nonzero((d[1:] < 0) & (d[:-1] >= 0))[0]
+    if not below.size:
+        return None
+    i = below[0]
+    return float(x[i] + (x[i + 1] - x[i]) * d[i] / (d[i] - d[i + 1]))
 
-    Returns (PNG bytes or None without data, {phase: {"beta", "alpha", "n_points"}}) with
-    tau = eps**-beta and the Bruggeman exponent alpha = 1 + beta (D_eff / D = eps**alpha).
+
+def size_distribution_figure(rec: Mapping[str, Any]) -> plt.Figure | None:
+    """Cumulative size distributions with the median marked, one panel per kind.
+
+    Local thickness (volume-weighted, every phase) and particle diameters
+    (number-weighted, separated particles).
     """
-    points = tau_points(morphs)
-    if not points:
-        return None, {}
-    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=100, layout="constrained")
-    fits = {}
-    for i, (phase, pts) in enumerate(points.items()):
-        color = phase_color(phase, i)
-        eps = np.array([p[2] for p in pts])
-        tau = np.array([p[3] for p in pts])
-        for axis in sorted({p[1] for p in pts}):
-            sel = np.array([p[1] == axis for p in pts])
-            ax.scatter(
-                eps[sel],
-                tau[sel],
-                color=color,
-                marker=MARKERS.get(axis, "o"),
-                label=f"{phase} {axis}".strip(),
-                edgecolor="k",
-                lw=0.4,
-                zorder=3,
+    dists = distributions(rec)
+    kinds = [k for k in ("thickness", "particles") if any(d.kind == k for d in dists)]
+    if not kinds:
+        return None
+    order = phases(rec)
+    with print_style():
+        fig, axes = plt.subplots(
+            1, len(kinds), figsize=(DOUBLE if len(kinds) > 1 else SINGLE, 2.6),
+            layout="constrained", squeeze=False,
+        )
+        for ax, kind in zip(axes[0], kinds, strict=True):
+            sel = [d for d in dists if d.kind == kind]
+            for d in sel:
+                idx = order.index(d.phase) if d.phase in order else 0
+                color = phase_hex(d.phase, idx)
+                x, c = cumulative(d)
+                med = median_of(d)
+                extra = f", {d.n_particles} particles" if d.n_particles else ""
+                ax.plot(x, c, color=color, label=f"{d.phase}: median {med:.3g} {d.unit}{extra}")
+                ax.plot([med, med], [0, 0.5], color=color, ls="--", lw=0.8)
+                ax.plot([med], [0.5], "o", color=color, mec="black", mew=0.5, zorder=3)
+            ax.axhline(0.5, color="0.7", lw=0.6, zorder=0)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlim(left=0)
+            ax.legend(loc="lower right")
+            d0 = sel[0]
+            label_axes(
+                ax,
+                f"{d0.quantity} ({d0.weighting}-weighted)",
+                f"{d0.quantity} ({d0.unit})",
+                f"cumulative {d0.weighting} fraction",
             )
-        beta = fit_bruggeman(eps, tau)
-        fits[phase] = {
-            "beta": beta,
-            "alpha": None if beta is None else 1 + beta,
-            "n_points": int(len(pts)),
-        }
-        if beta is not None:
-            lo, hi = max(eps.min() * 0.8, 1e-3), min(eps.max() * 1.2, 1.0)
-            grid = np.linspace(lo, hi, 100)
-            label = f"{phase}: τ = ε^-{beta:.2f} (fit, α = {1 + beta:.2f})"
-            ax.plot(grid, grid ** (-beta), color=color, label=label)
-    grid = np.linspace(0.05, 1, 100)
-    ax.plot(
-        grid,
-        grid**-0.5,
-        color="0.5",
-        ls="--",
-        lw=1,
-        label="Bruggeman spheres: τ = ε^-0.5 (α = 1.5)",
-    )
-    ax.set_xlabel("volume fraction ε of the phase")
-    ax.set_ylabel("tortuosity factor τ")
-    ax.set_ylim(bottom=min(0.9, ax.get_ylim()[0]))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("tortuosity factor versus volume fraction (all scans)")
-    return _png(fig), fits
+    return fig
 
 
-def size_distribution_plot(morphs: Mapping[str, Mapping[str, Any]]) -> bytes | None:
-    """One panel per distribution found in morphology.json, one curve per scan (None if none)."""
-    curves: dict[str, dict[str, tuple]] = {}
-    for scan, morph in morphs.items():
-        for key, curve in size_distributions(morph).items():
-            curves.setdefault(key, {})[scan] = curve
-    if not curves:
+def center_figure(center: Mapping[str, Any]) -> plt.Figure | None:
+    """Rotation centre found by each method at each detector row, with the fitted line."""
+    heights = np.asarray(center.get("heights") or [], float)
+    methods = center.get("methods") or {}
+    if not len(heights) or not methods:
         return None
-    n = len(curves)
-    cols = min(n, 3)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(5.2 * cols, 3.8 * rows),
-        dpi=100,
-        layout="constrained",
-        squeeze=False,
-    )
-    for ax in axes.flat[n:]:
-        ax.set_axis_off()
-    for ax, (key, per_scan) in zip(axes.flat, curves.items(), strict=False):
-        for scan, (x, y, xname, yname) in per_scan.items():
-            ax.plot(x, y, marker=".", label=scan)
-            ax.set_xlabel(xname)
-            ax.set_ylabel(yname)
-        ax.set_title(key, fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return _png(fig)
+    with print_style():
+        fig, ax = plt.subplots(figsize=(SINGLE, 2.6), layout="constrained")
+        for i, (name, values) in enumerate(methods.items()):
+            y = np.array([v if is_number(v) else np.nan for v in values], float)
+            if np.isfinite(y).any():
+                ax.plot(heights[: len(y)], y, MARKERS[i % len(MARKERS)], color=GREYS[i % 3],
+                        mfc="none" if i % 2 else GREYS[i % 3], label=name)
+        rows = np.arange(int(center.get("n_rows") or heights.max() + 1))
+        fit = center.get("fit") or {}
+        if center.get("per_row"):
+            ax.plot(rows[: len(center["per_row"])], center["per_row"], color="black", lw=0.8,
+                    label="centre used (per row)")
+        elif is_number(fit.get("intercept_px")):
+            slope = fit.get("slope_px_per_row") or 0.0
+            ax.plot(rows, fit["intercept_px"] + slope * rows, color="black", lw=0.8,
+                    label=f"{fit.get('kind', 'fit')} fit (tilt {fit.get('tilt_deg', 0):.2f}°)")
+        agreement = center.get("agreement") or {}
+        verdict = ""
+        if "agree" in agreement:
+            spread = agreement.get("spread_px")
+            verdict = (
+                f"methods agree (spread {spread:.2g} px)"
+                if agreement["agree"]
+                else f"methods DISAGREE (spread {spread:.2g} px)"
+            )
+        ax.legend()
+        label_axes(
+            ax,
+            "rotation centre per detector row" + (f"\n{verdict}" if verdict else ""),
+            "detector row (pixel)",
+            "rotation centre (pixel)",
+        )
+    return fig
 
 
-def fractions_plot(morphs: Mapping[str, Mapping[str, Any]]) -> bytes | None:
-    """Stacked bars of each scan's phase volume fractions (None if no scan has any)."""
-    vfs = {scan: volume_fractions(m) for scan, m in morphs.items()}
-    vfs = {s: v for s, v in vfs.items() if v}
-    if not vfs:
+def sharpness_figure(center: Mapping[str, Any]) -> plt.Figure | None:
+    """The centre sweep's image metric against the trial centre, best centre marked."""
+    sweep = center.get("sweep") or {}
+    c, m = sweep.get("centers"), sweep.get("metric")
+    if not c or not m or len(c) != len(m):
         return None
-    phases = list(dict.fromkeys(p for v in vfs.values() for p in v))
-    scans = list(vfs)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(scans) + 3), 4), dpi=100, layout="constrained")
-    bottom = np.zeros(len(scans))
-    for i, phase in enumerate(phases):
-        values = np.array([vfs[s].get(phase, 0.0) for s in scans])
-        ax.bar(scans, values, bottom=bottom, color=phase_color(phase, i), label=phase)
-        bottom += values
-    ax.set_ylabel("volume fraction")
-    ax.set_ylim(0, max(1.0, bottom.max()))
-    ax.legend(fontsize=8, loc="upper right")
-    ax.tick_params(axis="x", rotation=45)
-    ax.set_title("phase volume fractions per scan")
-    return _png(fig)
+    name = sweep.get("metric_name") or "sharpness"
+    with print_style():
+        fig, ax = plt.subplots(figsize=(SINGLE, 2.4), layout="constrained")
+        ax.plot(c, m, "o-", color="black", mfc="white")
+        best = sweep.get("best_center")
+        if is_number(best):
+            ax.axvline(best, color="0.45", ls="--", lw=0.8, label=f"best {best:.2f} px")
+            ax.legend()
+        label_axes(ax, f"centre sweep on row {sweep.get('row', '?')}", "rotation centre (pixel)",
+                   f"{name} (a.u.)")
+    return fig
+
+
+def frc_figure(center: Mapping[str, Any]) -> plt.Figure | None:
+    """Fourier ring correlation of two half-data reconstructions, threshold and resolution."""
+    frc = center.get("frc") or {}
+    f, c = frc.get("frequency"), frc.get("frc")
+    if not f or not c or len(f) != len(c):
+        return None
+    with print_style():
+        fig, ax = plt.subplots(figsize=(SINGLE, 2.4), layout="constrained")
+        ax.plot(f, c, color="black", label="FRC")
+        if frc.get("threshold") and len(frc["threshold"]) == len(f):
+            ax.plot(f, frc["threshold"], color="0.45", ls="--",
+                    label=f"{frc.get('threshold_name', 'threshold')} threshold")
+            cross = crossing(np.asarray(f, float), np.asarray(c, float) - frc["threshold"])
+            if cross is not None:
+                ax.axvline(cross, color="0.7", lw=0.8)
+        res = []
+        if is_number(frc.get("resolution_um")):
+            res.append(f"{frc['resolution_um']:.3g} µm")
+        if is_number(frc.get("resolution_px")):
+            res.append(f"{frc['resolution_px']:.3g} px")
+        ax.set_ylim(min(-0.05, np.nanmin(np.asarray(c, float))), 1.05)
+        ax.legend()
+        title = "Fourier ring correlation" + (f"\nresolution {', '.join(res)}" if res else "")
+        label_axes(ax, title, "spatial frequency (cycles per pixel)", "Fourier ring correlation")
+    return fig
+
+
+def confidence_figure(seg: Mapping[str, Any]) -> plt.Figure | None:
+    """Segmentation confidence per slice, labelled slices and slices suggested for labelling."""
+    per = seg.get("per_slice") or {}
+    z, mean = per.get("z"), per.get("mean_confidence")
+    if not z or not mean:
+        return None
+    low = per.get("low_confidence_fraction")
+    with print_style():
+        fig, axes = plt.subplots(2 if low else 1, 1, figsize=(SINGLE, 3.6 if low else 2.2),
+                                 layout="constrained", sharex=True, squeeze=False)
+        ax0 = axes[0, 0]
+        ax0.plot(z, mean, color="black")
+        label_axes(ax0, f"segmentation confidence ({seg.get('method', '?')})",
+                   "slice z (voxel)", "mean confidence")
+        if low:
+            ax1 = axes[1, 0]
+            ax1.plot(z, low, color="black")
+            thr = seg.get("low_confidence_threshold")
+            thr_text = f" (probability < {thr:g})" if is_number(thr) else ""
+            label_axes(ax1, f"low-confidence voxels{thr_text}", "slice z (voxel)",
+                       "low-confidence voxel fraction")
+        for ax in axes[:, 0]:
+            for i, s in enumerate(seg.get("labelled_slices") or []):
+                ax.axvline(s, color="0.6", ls=":", lw=1, label=None if i else "labelled (training)")
+            for i, s in enumerate(seg.get("suggested_slices") or []):
+                ax.axvline(s, color="black", ls="--", lw=0.8, label=None if i else "label next")
+        if seg.get("labelled_slices") or seg.get("suggested_slices"):
+            ax0.legend(loc="lower right")
+    return fig

@@ -1,10 +1,14 @@
-"""The per-beamtime report: one self-contained ``results/report.html``.
+"""The beamtime report: one self-contained HTML file a battery scientist can quote from.
 
-It holds a sortable table of all scans (QC flags, QC numbers, morphology numbers),
-plots across scans (tortuosity versus porosity with the fitted Bruggeman curve,
-size distributions, phase fractions), one section per scan with its figures,
-meshes and OME-Zarr, and the provenance (hashes, versions, commit, step runtimes).
-Images are embedded as base64 PNG; there is no network access and no external file.
+:func:`build_report` reads only the paths it is given (:class:`ScanInputs` per scan). The
+page holds, in this order: an overview table of the scans (sortable, QC status); across
+scans the Bruggeman fit, series plots and phase fractions, leaving out values flagged
+non-percolating and scans failing QC (and naming them); one section per scan with its
+morphology table (phases x quantities, units in the headers), interface areas, sizes,
+quality findings in words with what to do, figures (SVG plots, image figures, links to
+their PNG/SVG files), a WebGL view of its meshes and, collapsed, all its numbers; a
+methods paragraph with references; provenance (software, hashes, solver statistics, step
+durations). Images and mesh data are embedded; nothing is fetched from the network.
 """
 
 from __future__ import annotations
@@ -12,206 +16,375 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from tomosnake import __version__
 from tomosnake.errors import InputError
-from tomosnake.io import atomic_output, open_volume
+from tomosnake.io import atomic_output
 from tomosnake.viz import html as H
-from tomosnake.viz.benchmarks import collect_benchmarks
+from tomosnake.viz.across import across_section, check_series, color_of, phase_order
+from tomosnake.viz.findings import QCLimits
+from tomosnake.viz.meshes import PREVIEW_BUDGET
+from tomosnake.viz.methods import methods_text
 from tomosnake.viz.morphology import (
+    AXES,
+    distributions,
     flatten_numbers,
+    interfaces,
     is_number,
-    tortuosity_flags,
+    percolating_fractions,
+    phases,
+    solver_stats,
+    specific_surface,
+    tortuosities,
     volume_fractions,
 )
-from tomosnake.viz.plots import bruggeman_plot, fractions_plot, size_distribution_plot
-from tomosnake.viz.qc import qc_flags, scan_qc
+from tomosnake.viz.scans import Scan, ScanInputs, load_scan
+from tomosnake.viz.viewer import VIEWER_CSS, VIEWER_JS, preview_size, viewer_html
 
-#: per-scan outputs whose absence is flagged
-EXPECTED = ("recon.zarr", "labels.zarr", "morphology.json", "figures")
-#: figure files shown first, in this order; other PNGs follow by name
-FIGURE_ORDER = (
-    "orthoslices",
-    "orthoslices_labels",
-    "histogram",
-    "fractions_z",
-    "surfaces_3d",
-    "qc",
-)
-#: results_dir entries that are never scans
-NOT_SCANS = {"benchmarks", "logs", "models", "tmp"}
+__all__ = ["ScanInputs", "build_report"]
+
 #: provenance keys shown first when present
-PROVENANCE_HEAD = (
-    "git_commit",
-    "config",
-    "config_sha256",
-    "config_hash",
-    "scan_sheet",
-    "scan_sheet_sha256",
-    "scan_sheet_hash",
-)
+PROVENANCE_HEAD = ("git_commit", "config", "config_sha256", "scan_sheet", "scan_sheet_sha256")
+#: scan-sheet columns that are not descriptions of the sample (paths, formats, settings)
+SHEET_SKIP = ("scan_id", "path", "format")
+SEVERITY_WORDS = {"fail": "fails QC", "warn": "warning", "info": "note"}
 
 
-def read_summary(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The beamtime summary table (one row per scan, column ``scan_id``)."""
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a readable CSV table ({exc})") from exc
-    if "scan_id" not in table.columns:
-        raise InputError(f"{path}: summary table has no 'scan_id' column")
-    table["scan_id"] = table["scan_id"].astype(str)
-    return table
+def _phase_cell(name: str, order: Sequence[str]) -> H.Td:
+    return H.Td(f'<td class="t">{H.swatch(color_of(name, order))}{H.esc(name)}</td>')
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable JSON file ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+def _tau_cell(t: Any, attr: str) -> H.Td:
+    """A tortuosity quantity: ∞ if not percolating, † if flagged, ± spread if sub-volumes."""
+    if t is None:
+        return H.td(None)
+    value = getattr(t, attr)
+    if t.problem == "non-percolating":
+        if attr == "d_rel":
+            return H.td(0.0, "0", cls="inf", title="not percolating")
+        return H.td(float("inf"), "∞", cls="inf", title="not percolating")
+    text = H.esc(H.num(value)) if value is not None else ""
+    if attr == "tau" and t.tau_std is not None and value is not None:
+        text += f" ± {H.esc(H.num(t.tau_std, 2))}"
+    if t.problem:
+        text += "†"
+    return H.td(value, text, title=t.problem)
 
 
-def find_scans(results_dir: Path, summary: pd.DataFrame | None) -> list[str]:
-    """Scan ids: the summary's order first, then folders holding any per-scan output."""
-    scans = list(summary["scan_id"]) if summary is not None else []
-    if results_dir.is_dir():
-        for sub in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-            if (
-                sub.name not in NOT_SCANS
-                and sub.name not in scans
-                and any((sub / name).exists() for name in EXPECTED)
-            ):
-                scans.append(sub.name)
-    return scans
-
-
-def _open_or_none(path: Path):
-    return open_volume(path) if path.exists() else None
-
-
-def scan_record(scan_dir: Path) -> dict[str, Any]:
-    """Everything the report shows of one scan, read from its folder."""
-    morph_path, qc_path = scan_dir / "morphology.json", scan_dir / "figures" / "qc.json"
-    morph = _read_json(morph_path) if morph_path.exists() else {}
-    if qc_path.exists():
-        qc = _read_json(qc_path)
-    else:
-        recon, labels = (
-            _open_or_none(scan_dir / "recon.zarr"),
-            _open_or_none(scan_dir / "labels.zarr"),
-        )
-        qc = scan_qc(recon, labels) if recon is not None or labels is not None else {}
-    flags = qc_flags(qc, volume_fractions(morph)) + tortuosity_flags(morph)
-    missing = [name for name in EXPECTED if not (scan_dir / name).exists()]
-    if missing:
-        flags.append("missing " + ", ".join(missing))
-    figures = sorted(
-        (scan_dir / "figures").glob("*.png"),
-        key=lambda p: (FIGURE_ORDER.index(p.stem) if p.stem in FIGURE_ORDER else 99, p.name),
-    )
-    meshes = sorted(p for p in (scan_dir / "meshes").glob("*") if p.suffix in (".ply", ".stl"))
-    return {
-        "morph": morph,
-        "qc": qc,
-        "flags": flags,
-        "figures": figures,
-        "meshes": meshes,
-        "ome_zarr": sorted(scan_dir.glob("*.ome.zarr")),
-    }
-
-
-def _qc_columns(qc: Mapping[str, Any]) -> list[Any]:
-    cnr = [v for v in (qc.get("cnr") or {}).values() if is_number(v)]
-    return [
-        qc.get("center"),
-        qc.get("ring_metric_before"),
-        qc.get("ring_metric_after"),
-        qc.get("noise_sigma"),
-        min(cnr) if cnr else None,
+def morphology_table(rec: Mapping[str, Any], order: Sequence[str]) -> str:
+    """Phases as rows, quantities as columns (units in the headers), and footnotes."""
+    names = phases(rec)
+    vf = volume_fractions(rec)
+    ssa, ssa_unit = specific_surface(rec)
+    perc = percolating_fractions(rec)
+    taus = tortuosities(rec)
+    axes = [a for a in AXES if any(a in perc.get(p, {}) or a in taus.get(p, {}) for p in names)]
+    axes += sorted({a for p in names for a in taus.get(p, {})} - set(axes))
+    single = [("volume fraction", lambda p: H.td(vf.get(p)))]
+    if ssa:
+        single.append((f"specific surface ({ssa_unit})", lambda p: H.td(ssa.get(p))))
+    grouped = []
+    if perc:
+        grouped.append(("percolating fraction", lambda p, a: H.td(perc.get(p, {}).get(a))))
+    if taus:
+        grouped += [
+            ("tortuosity factor τ", lambda p, a: _tau_cell(taus.get(p, {}).get(a), "tau")),
+            ("D<sub>eff</sub>/D<sub>0</sub>",
+             lambda p, a: _tau_cell(taus.get(p, {}).get(a), "d_rel")),
+            ("MacMullin number N<sub>M</sub>",
+             lambda p, a: _tau_cell(taus.get(p, {}).get(a), "macmullin")),
+        ]
+    if not axes:
+        grouped = []
+    top = '<th class="t" rowspan="2">phase</th>' + "".join(
+        f'<th rowspan="2">{H.esc(h)}</th>' for h, _ in single
+    ) + "".join(f'<th class="g" colspan="{len(axes)}">{h}</th>' for h, _ in grouped)
+    sub = "".join(f"<th>{a}</th>" for _ in grouped for a in axes)
+    header = f"<tr>{top}</tr>" + (f"<tr>{sub}</tr>" if sub else "")
+    rows = [
+        [_phase_cell(p, order), *[f(p) for _, f in single],
+         *[f(p, a) for _, f in grouped for a in axes]]
+        for p in names
     ]
+    notes = []
+    all_t = [t for per in taus.values() for t in per.values()]
+    if any(t.problem == "non-percolating" for t in all_t):
+        notes.append("∞: the phase does not percolate along that axis (no connected path "
+                     "between the two faces); D_eff/D_0 is then 0")
+    if any(t.problem and t.problem != "non-percolating" for t in all_t):
+        notes.append("†: flagged (hover for why); left out of fits")
+    subs = [t for t in all_t if t.tau_std is not None]
+    if subs:
+        n = subs[0].n_subvolumes
+        notes.append(f"τ ± standard deviation over {n or 'several'} sub-volumes")
+    if all_t:
+        notes.append("D_eff/D_0 = ε/τ; N_M = τ/ε (ε: the phase's volume fraction)")
+    return H.table([], rows, header_html=header) + (
+        f'<p class="note">{H.esc("; ".join(notes))}.</p>' if notes else ""
+    )
 
 
-def _scan_table(scans: list[str], records: dict, summary: pd.DataFrame | None) -> str:
-    extra: list[str] = []
-    values: dict[str, dict[str, Any]] = {}
-    if summary is not None:
-        extra = [c for c in summary.columns if c != "scan_id"]
-        for row in summary.to_dict("records"):
-            values[row["scan_id"]] = row
-    else:
-        for scan in scans:
-            values[scan] = flatten_numbers(records[scan]["morph"])
-        extra = list(dict.fromkeys(k for v in values.values() for k in v))
-    header = ["scan", "QC flags", "centre", "ring before", "ring after", "noise σ", "min CNR"]
+def interface_tables(rec: Mapping[str, Any], order: Sequence[str]) -> str:
+    """Phase x phase tables of interface area and specific interface area."""
+    names = phases(rec)
+    parts = []
+    for key, label in (("specific", "specific interface area"), ("area", "interface area")):
+        pairs, unit = interfaces(rec)[key]
+        if not pairs:
+            continue
+
+        def value(a: str, b: str, pairs=pairs) -> H.Td:
+            if a == b:
+                return H.Td('<td class="t">–</td>')
+            return H.td(pairs.get((a, b), pairs.get((b, a))))
+
+        header = "<tr><th class=\"t\"></th>" + "".join(
+            f"<th>{H.swatch(color_of(b, order))}{H.esc(b)}</th>" for b in names
+        ) + "</tr>"
+        rows = [[_phase_cell(a, order), *[value(a, b) for b in names]] for a in names]
+        parts.append(
+            f"<div><p class=\"note\">{H.esc(label)} ({H.esc(unit)})</p>"
+            + H.table([], rows, header_html=header) + "</div>"
+        )
+    return '<div class="row">' + "".join(parts) + "</div>" if parts else ""
+
+
+def sizes_table(rec: Mapping[str, Any], order: Sequence[str]) -> str:
+    """Percentiles of the size distributions, one row per phase and kind."""
     rows = []
-    for scan in scans:
-        flags = records[scan]["flags"]
-        flag_html = (
-            f'<span class="flag flags" title="{H.esc("; ".join(flags))}">{len(flags)}: '
-            f"{H.esc(flags[0])}{' …' if len(flags) > 1 else ''}</span>"
-            if flags
-            else '<span class="ok">ok</span>'
-        )
-        link = f'<a href="#scan-{H.esc(scan)}">{H.esc(scan)}</a>'
-        row_values = values.get(scan, {})
-        rows.append(
-            [
-                link,
-                flag_html,
-                *_qc_columns(records[scan]["qc"]),
-                *[_clean(row_values.get(c)) for c in extra],
-            ]
-        )
-    return H.table(header + extra, rows, sortable=True, html_columns=(0, 1), table_id="scans")
+    for d in distributions(rec):
+        what = f"{d.quantity} ({d.weighting}-weighted)"
+        rows.append([_phase_cell(d.phase, order), what, d.d10, d.d50, d.d90, d.mean,
+                     d.n_particles])
+    if not rows:
+        return ""
+    unit = distributions(rec)[0].unit
+    header = ["phase", "quantity", f"d10 ({unit})", f"median d50 ({unit})", f"d90 ({unit})",
+              f"mean ({unit})", "particles"]
+    return H.table(header, rows)
 
 
-def _clean(value: Any) -> Any:
-    """NaN cells of the summary table become empty."""
-    return None if isinstance(value, float) and value != value else value
+def sample_sentence(rec: Mapping[str, Any]) -> str:
+    """Where the metrics were computed and at which voxel size, in words."""
+    sample = rec.get("sample") or {}
+    vs = rec.get("voxel_size_um")
+    size = f"voxel size {vs:g} µm" if is_number(vs) else "no voxel size: lengths in voxels"
+    shape = " × ".join(str(n) for n in rec.get("shape") or [])
+    if sample.get("mode") not in (None, "none"):
+        return (
+            f"Computed inside the sample region ({sample['mode']}, {sample.get('voxels', 0):,} "
+            f"voxels, {100 * sample.get('fraction_of_volume', 1):.0f} % of the {shape} volume); "
+            f"{size}."
+        )
+    return f"Computed over the whole {shape} voxel volume; {size}."
 
 
-def _scan_section(scan: str, rec: dict, results_dir: Path, bench: Mapping[str, dict]) -> str:
-    parts = [f'<section class="scan" id="scan-{H.esc(scan)}"><h3>{H.esc(scan)}</h3>']
-    if rec["flags"]:
+def findings_table(scan: Scan) -> str:
+    """The quality findings in words, each with what to do."""
+    if not scan.findings:
+        return '<p class="ok">No quality problems found.</p>'
+    rows = [
+        [H.Td(f'<td class="t"><span class="sev-{f.severity}">'
+              f"{SEVERITY_WORDS[f.severity]}</span></td>"), f.message, f.advice]
+        for f in scan.findings
+    ]
+    return H.table(["", "finding", "what to do"], rows)
+
+
+def _rel(path: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+
+
+def figures_html(scan: Scan, out_dir: Path) -> str:
+    """The scan's figures: plots as embedded SVG, images as light PNG/JPEG, file links."""
+    parts = []
+    for f in scan.figures:
+        links = [("PNG", _rel(f["png"], out_dir))]
+        if f.get("svg"):
+            links.append(("SVG", _rel(f["svg"], out_dir)))
+        width = int(float(f.get("width_in") or 7.2) * 150)
+        if f["kind"] == "plot" and f.get("svg"):
+            src = H.data_uri(f["svg"].read_bytes(), "image/svg+xml")
+        else:
+            data, mime = H.web_image(f["png"].read_bytes())
+            src = H.data_uri(data, mime)
+        parts.append(H.figure(src, f.get("caption") or f["name"], f["kind"], width, links,
+                              fig_id=f"fig-{scan.id}-{f['name']}"))
+    return "".join(parts)
+
+
+def viewer_part(scan: Scan, budget: int) -> str:
+    """The embedded 3-D view of the scan's meshes (within ``budget`` bytes), or a note."""
+    if scan.preview is None:
+        return ""
+    size = preview_size(scan.preview)
+    head = (
+        f"<h4>3-D view</h4><p class=\"note\">Decimated phase surfaces (marching-cubes step "
+        f"{scan.preview.get('step', '?')} voxels), {size / 2**20:.2f} MiB embedded (budget "
+        f"{budget / 2**20:.2f} MiB per scan).</p>"
+    )
+    if size > budget:
+        return head + "<p>The mesh preview exceeds the budget and is not embedded.</p>"
+    return head + viewer_html(scan.id, scan.preview)
+
+
+def files_part(scan: Scan, out_dir: Path) -> str:
+    """Meshes, OME-Zarr and the morphology record as a download."""
+    parts = []
+    if scan.plys:
+        rows = [[_rel(p, out_dir), p.stat().st_size / 2**20] for p in scan.plys]
+        parts.append("<p>Full surface meshes for ParaView, napari, Avizo, Dragonfly (binary PLY, "
+                     "µm):</p>" + H.table(["file", "MiB"], rows))
+    if scan.inputs.ome_zarr is not None and Path(scan.inputs.ome_zarr).exists():
+        rel = H.esc(_rel(Path(scan.inputs.ome_zarr), out_dir))
+        parts.append(f"<p>Multiscale volume and labels: <code>napari --plugin napari-ome-zarr "
+                     f"{rel}</code> (or <code>tomosnake view {H.esc(scan.id)}</code>)</p>")
+    if scan.morph is not None:
+        data = json.dumps(scan.morph, indent=1).encode()
         parts.append(
-            "<ul>" + "".join(f'<li class="flag">{H.esc(f)}</li>' for f in rec["flags"]) + "</ul>"
+            f'<p><a download="{H.esc(scan.id)}_morphology.json" '
+            f'href="{H.data_uri(data, "application/json")}">Download morphology.json</a> '
+            "(every number of this scan).</p>"
         )
-    else:
-        parts.append('<p class="ok">No QC flags.</p>')
-    qc_numbers = flatten_numbers(rec["qc"], max_list=3)
-    if qc_numbers:
-        parts.append(
-            "<h4>Quality checks</h4>" + H.table(["quantity", "value"], list(qc_numbers.items()))
+    return "<h4>Files</h4>" + "".join(parts) if parts else ""
+
+
+def all_numbers(scan: Scan) -> str:
+    """Every number of the scan's records, collapsed (dotted key paths live only here)."""
+    body = []
+    for name, rec in (
+        ("morphology.json", scan.morph),
+        ("center.json", scan.center),
+        ("segment_qc.json", scan.segment_qc),
+        ("truth_check.json", scan.truth),
+        ("figures/qc.json", scan.qc),
+    ):
+        if rec:
+            rows = list(flatten_numbers(rec, max_list=3).items())
+            body.append(f"<p><b>{H.esc(name)}</b></p>" + H.table(["key", "value"], rows))
+    if not body:
+        return ""
+    return H.details(f"All numbers of {scan.id}", "".join(body), cls="allnum")
+
+
+def _sheet_line(scan: Scan) -> str:
+    row = {k: v for k, v in scan.inputs.sheet_row.items()
+           if k not in SHEET_SKIP and "." not in k and v not in (None, "")}
+    return (
+        '<p class="note">' + H.esc(", ".join(f"{k}: {v}" for k, v in row.items())) + "</p>"
+        if row else ""
+    )
+
+
+def scan_section(scan: Scan, order: Sequence[str], out_dir: Path, budget: int) -> str:
+    """One scan's section (see the module docstring for its order)."""
+    status = (
+        '<span class="sev-fail">fails QC</span> left out of across-scan fits and comparisons'
+        if scan.failed else ""
+    )
+    parts = [f'<section class="scan" id="scan-{H.esc(scan.id)}"><h3>{H.esc(scan.id)} {status}'
+             "</h3>", _sheet_line(scan)]
+    rec = scan.morph
+    if rec is not None:
+        parts += [
+            "<h4>Morphology</h4>", f'<p class="note">{H.esc(sample_sentence(rec))}</p>',
+            morphology_table(rec, order),
+        ]
+        inter = interface_tables(rec, order)
+        if inter:
+            parts.append("<h4>Interfaces</h4>" + inter)
+        sizes = sizes_table(rec, order)
+        if sizes:
+            parts.append("<h4>Sizes</h4>" + sizes)
+    parts += ["<h4>Quality checks</h4>", findings_table(scan)]
+    fig = figures_html(scan, out_dir)
+    if fig:
+        parts.append("<h4>Figures</h4>" + fig)
+    parts += [viewer_part(scan, budget), files_part(scan, out_dir), all_numbers(scan),
+              "</section>"]
+    return "\n".join(p for p in parts if p)
+
+
+def _status_cell(scan: Scan) -> H.Td:
+    if scan.failed:
+        text = "fails QC: " + "; ".join(f.short for f in scan.failed)
+        return H.Td(f'<td class="t"><span class="sev-fail">{H.esc(text)}</span></td>')
+    warns = [f for f in scan.findings if f.severity == "warn"]
+    if warns:
+        return H.Td(f'<td class="t" title="{H.esc("; ".join(f.message for f in warns))}">'
+                    f'<span class="sev-warn">{len(warns)} warning{"s" * (len(warns) > 1)}'
+                    "</span></td>")
+    return H.Td('<td class="t"><span class="ok">passes</span></td>')
+
+
+def overview_table(scans: Sequence[Scan], order: Sequence[str]) -> str:
+    """One sortable row per scan: QC status, sheet columns, main numbers per phase."""
+    sheet_cols = list(dict.fromkeys(
+        k for s in scans for k in s.inputs.sheet_row if k not in SHEET_SKIP and "." not in k
+    ))
+    axes = [a for a in AXES if any(a in per for s in scans if s.morph
+                                   for per in tortuosities(s.morph).values())]
+    unit = next((specific_surface(s.morph)[1] for s in scans if s.morph), "µm⁻¹") or "µm⁻¹"
+    header = ["scan", "QC", *sheet_cols]
+    for p in order:
+        header += [f"{p} volume fraction", f"{p} specific surface ({unit})"]
+        header += [f"{p} τ {a}" for a in axes]
+    has_iou = any(s.truth for s in scans)
+    if has_iou:
+        header.append("mean IoU vs ground truth")
+    rows, classes = [], []
+    for s in scans:
+        rec = s.morph or {}
+        vf, ssa, taus = volume_fractions(rec), specific_surface(rec)[0], tortuosities(rec)
+        row: list[Any] = [
+            H.Td(f'<td class="t"><a href="#scan-{H.esc(s.id)}">{H.esc(s.id)}</a></td>'),
+            _status_cell(s),
+            *[s.inputs.sheet_row.get(c) for c in sheet_cols],
+        ]
+        for p in order:
+            row += [H.td(vf.get(p)), H.td(ssa.get(p))]
+            row += [_tau_cell(taus.get(p, {}).get(a), "tau") for a in axes]
+        if has_iou:
+            row.append(H.td((s.truth or {}).get("mean_iou")))
+        rows.append(row)
+        classes.append("failed" if s.failed else "")
+    return H.table(header, rows, sortable=True, table_id="scans", row_classes=classes)
+
+
+def methods_section(scans: Sequence[Scan], provenance: Mapping[str, Any], fitted: bool) -> str:
+    """The methods paragraph(s), the references used, and every setting per scan."""
+    m = methods_text(
+        [(s.id, s.inputs.settings, s.center, s.morph) for s in scans],
+        versions=provenance.get("versions"),
+        bruggeman_fit=fitted,
+        commit=provenance.get("git_commit"),
+    )
+    parts = ['<section id="methods" class="methods"><h2>Methods</h2>']
+    for ids, text in m.paragraphs:
+        who = "" if len(m.paragraphs) == 1 else f"<b>{H.esc(', '.join(ids))}.</b> "
+        parts.append(f"<p>{who}{H.esc(text)}</p>")
+    if m.closing:
+        parts.append(f"<p>{H.esc(m.closing)}</p>")
+    if m.references:
+        refs = "".join(
+            f"<li>{H.esc(r.text)}" + (f" doi:{H.esc(r.doi)}" if r.doi else "") + "</li>"
+            for r in m.references
         )
-    morph_numbers = flatten_numbers(rec["morph"], max_list=3)
-    if morph_numbers:
-        parts.append(
-            "<h4>Morphology</h4>" + H.table(["quantity", "value"], list(morph_numbers.items()))
-        )
-    for png in rec["figures"]:
-        parts.append(H.figure(png.read_bytes(), f"{scan}: {png.stem.replace('_', ' ')}"))
-    if rec["meshes"]:
-        rows = [[str(p.relative_to(results_dir)), p.stat().st_size / 2**20] for p in rec["meshes"]]
-        parts.append(
-            "<h4>Surface meshes (open in ParaView, Avizo, Dragonfly)</h4>"
-            + H.table(["file", "MiB"], rows)
-        )
-    for store in rec["ome_zarr"]:
-        rel = H.esc(store.relative_to(results_dir))
-        parts.append(
-            f"<h4>OME-Zarr</h4><p><code>napari --plugin napari-ome-zarr {rel}</code> "
-            f"(or <code>tomosnake view {H.esc(scan)}</code>)</p>"
-        )
-    if bench:
-        parts.append("<h4>Steps</h4>" + _bench_table({scan: bench}, with_scan=False))
+        parts.append(f'<h3>References</h3><ol class="refs">{refs}</ol>')
+    stages = list(dict.fromkeys(st for s in scans for st in s.inputs.settings))
+    rows = []
+    for stage in stages:
+        keys = list(dict.fromkeys(k for s in scans for k in s.inputs.settings.get(stage, {})))
+        for key in keys:
+            values = [s.inputs.settings.get(stage, {}).get(key) for s in scans]
+            rows.append([stage, key, *[json.dumps(v) if isinstance(v, dict | list) else v
+                                       for v in values]])
+    if rows:
+        parts.append("<h3>Settings per scan</h3>"
+                     + H.table(["stage", "setting", *[s.id for s in scans]], rows))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -223,110 +396,105 @@ def _hms(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _bench_table(bench: Mapping[str, Mapping[str, dict]], with_scan: bool = True) -> str:
-    rows = []
-    for target, rules in bench.items():
-        for rule, b in rules.items():
-            row = [rule, b["s"], _hms(b["s"]), b["max_rss_mb"], b["cpu_time_s"], b["jobs"]]
-            rows.append([target, *row] if with_scan else row)
-    header = ["rule", "wall s", "h:m:s", "max RSS MB", "CPU s", "jobs"]
-    return H.table((["scan"] if with_scan else []) + header, rows, sortable=True)
-
-
-def _provenance_section(prov: Mapping[str, Any], bench: Mapping[str, Mapping[str, dict]]) -> str:
+def provenance_section(scans: Sequence[Scan], prov: Mapping[str, Any]) -> str:
+    """Software, input hashes, tortuosity solver statistics, step durations."""
     parts = ['<section id="provenance"><h2>Provenance</h2>']
-    if prov:
-        head = {k: prov[k] for k in PROVENANCE_HEAD if k in prov}
-        if head:
-            parts.append(H.render_value(head))
-        # per-scan step times are shown from the benchmark files below when those exist
-        rest = {k: v for k, v in prov.items() if k not in head and not (k == "steps" and bench)}
-        for key, value in rest.items():
+    head = {k: prov[k] for k in PROVENANCE_HEAD if k in prov}
+    if head:
+        parts.append(H.render_value(head))
+    bench = any(s.bench for s in scans)
+    for key, value in prov.items():
+        if key not in head and not (key == "steps" and bench):
             parts.append(f"<h3>{H.esc(key)}</h3>{H.render_value(value)}")
-    else:
-        parts.append("<p>No provenance record (results/provenance.json) was found.</p>")
-    if bench:
-        parts.append("<h3>Step durations (Snakemake benchmark files)</h3>" + _bench_table(bench))
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _across_section(morphs: Mapping[str, Mapping[str, Any]]) -> str:
-    parts = ['<section id="across"><h2>Across scans</h2>']
-    png, fits = bruggeman_plot(morphs)
-    if png:
-        parts.append(H.figure(png, "tortuosity factor versus volume fraction, Bruggeman fit"))
-        parts.append(
-            H.table(
-                ["phase", "β (fit of τ = ε^-β)", "Bruggeman α = 1 + β (D_eff/D = ε^α)", "points"],
-                [[p, f["beta"], f["alpha"], f["n_points"]] for p, f in fits.items()],
-            )
-        )
-    else:
-        parts.append("<p>No scan has both volume fractions and tortuosity factors yet.</p>")
-    for plot, caption in (
-        (size_distribution_plot(morphs), "size distributions"),
-        (fractions_plot(morphs), "phase volume fractions per scan"),
-    ):
-        if plot:
-            parts.append(H.figure(plot, caption))
+    if not prov:
+        parts.append("<p>No provenance record was given.</p>")
+    solver = [[s.id, r["phase"], r["axis"], r["iterations"], r["seconds"], r["converged"],
+               r["backend"]] for s in scans if s.morph for r in solver_stats(s.morph)]
+    if solver:
+        parts.append("<h3>Tortuosity solver</h3>" + H.table(
+            ["scan", "phase", "axis", "iterations", "seconds", "converged", "backend"], solver,
+            sortable=True))
+    rows = [[s.id, rule, b["s"], _hms(b["s"]), b["max_rss_mb"], b["cpu_time_s"], b["jobs"]]
+            for s in scans for rule, b in s.bench.items()]
+    if rows:
+        parts.append("<h3>Step durations (Snakemake benchmark files)</h3>" + H.table(
+            ["scan", "rule", "wall s", "h:m:s", "max RSS MB", "CPU s", "jobs"], rows,
+            sortable=True))
     parts.append("</section>")
     return "\n".join(parts)
 
 
 def build_report(
-    results_dir: str | os.PathLike[str],
-    out_html: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    scans: Sequence[ScanInputs],
     summary_csv: str | os.PathLike[str] | None = None,
-    provenance: dict | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    series: Mapping[str, Any] | None = None,
+    title: str = "tomosnake report",
+    qc: Mapping[str, Any] | None = None,
+    viewer_budget: int = PREVIEW_BUDGET,
 ) -> Path:
-    """Write the beamtime's self-contained HTML report from the results folder, atomically.
+    """Write the self-contained HTML report to ``out_path`` (atomically) and return its path.
 
-    ``summary_csv`` defaults to ``results_dir/summary.csv`` (if present); ``provenance``
-    defaults to the contents of ``results_dir/provenance.json`` (if present). Step
-    durations come from ``results_dir/benchmarks/{rule}/{target}.tsv``.
+    ``scans``: one :class:`ScanInputs` per scan, in display order. ``summary_csv``: the
+    beamtime table, offered as a download. ``provenance``: dict (versions, git commit,
+    hashes...). ``series``: ``{"group_by": column, "order_by": column, "label": x-axis
+    label}`` of the scan sheet, or None. ``qc``: limits of :class:`QCLimits` (setting
+    ``report.qc``). ``viewer_budget``: largest mesh preview embedded per scan (bytes).
     """
-    results = Path(results_dir)
-    if not results.is_dir():
-        raise InputError(f"{results}: results folder does not exist")
-    summary_path = Path(summary_csv) if summary_csv else results / "summary.csv"
-    summary = read_summary(summary_path) if summary_csv or summary_path.exists() else None
-    if provenance is None and (results / "provenance.json").exists():
-        provenance = _read_json(results / "provenance.json")
-    scans = find_scans(results, summary)
-    records = {scan: scan_record(results / scan) for scan in scans}
-    bench = collect_benchmarks(results, scans)
+    if not scans:
+        raise InputError(f"{out_path}: no scans to report")
+    ids = [s.scan_id for s in scans]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise InputError(f"{out_path}: scan ids repeat: {repeated}")
+    limits = QCLimits.from_settings(qc)
+    series = check_series(series)
+    provenance = dict(provenance or {})
+    loaded = [load_scan(s, limits) for s in scans]
+    order = phase_order(loaded)
+    out = Path(out_path)
+    out_dir = out.parent
+    across, fitted = across_section(loaded, series)
+    summary_link = ""
+    if summary_csv is not None:
+        try:
+            data = Path(summary_csv).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{summary_csv}: cannot read the summary table ({exc})") from exc
+        summary_link = (
+            f' <a download="summary.csv" href="{H.data_uri(data, "text/csv")}">Download '
+            "summary.csv</a> (one row per scan, every summary number).</p>"
+        )
+    n_failed = sum(bool(s.failed) for s in loaded)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    title = f"tomosnake report: {results.resolve().name}"
     sections = [
-        f'<section id="scans"><h2>Scans ({len(scans)})</h2>'
-        "<p>Click a column header to sort. Flags mark numbers to check before trusting "
-        "the morphology.</p>" + _scan_table(scans, records, summary) + "</section>",
-        _across_section({s: r["morph"] for s, r in records.items()}),
+        f'<section id="scans"><h2>Scans ({len(loaded)})</h2><p>Click a column header to sort. '
+        f"{n_failed} scan(s) fail quality control and are left out of the comparisons below."
+        + (summary_link or "</p>") + overview_table(loaded, order) + "</section>",
+        across,
         '<section id="per-scan"><h2>Per scan</h2>'
-        + "".join(_scan_section(s, records[s], results, bench.get(s, {})) for s in scans)
+        + "".join(scan_section(s, order, out_dir, viewer_budget) for s in loaded)
         + "</section>",
-        _provenance_section(provenance or {}, bench),
+        methods_section(loaded, provenance, fitted),
+        provenance_section(loaded, provenance),
     ]
     nav = "".join(
         f'<a href="#{a}">{t}</a>'
-        for a, t in (
-            ("scans", "Scans"),
-            ("across", "Across scans"),
-            ("per-scan", "Per scan"),
-            ("provenance", "Provenance"),
-        )
+        for a, t in (("scans", "Scans"), ("across", "Across scans"), ("per-scan", "Per scan"),
+                     ("methods", "Methods"), ("provenance", "Provenance"))
     )
+    viewer_js = f"<script>{VIEWER_JS}</script>" if any(s.preview for s in loaded) else ""
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<title>{H.esc(title)}</title><link rel="icon" href="data:,">'
-        f"<style>{H.CSS}</style></head><body>"
-        f"<header><h1>{H.esc(title)}</h1><p>{len(scans)} scans · generated {now} by "
+        f"<style>{H.CSS}{VIEWER_CSS}</style></head><body>"
+        f"<header><h1>{H.esc(title)}</h1><p>{len(loaded)} scans · generated {now} by "
         f"tomosnake {__version__}</p></header><nav>{nav}</nav><main>"
         + "\n".join(sections)
-        + f"</main><script>{H.SORT_JS}</script></body></html>\n"
+        + f"</main><script>{H.SORT_JS}{H.LINK_JS}</script>{viewer_js}</body></html>\n"
     )
-    out = Path(out_html)
     with atomic_output(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out
+
