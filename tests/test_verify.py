@@ -15,13 +15,28 @@ from tomosnake.verify import fingerprint, verify
 SPEC = ScanSpec(phantom=PhantomSpec(shape=(8, 32, 32), seed=1), n_angles=48)
 
 
+def make_outputs(raw: str = "raw/scan.h5", voxel_size_um: float | None = None) -> None:
+    """prep.zarr, center.json and the volume of one scan, as the workflow's steps make them."""
+    s = Path("results/s1")
+    pipeline.flats(raw, s / "flats.zarr")
+    pipeline.ingest(raw, s / "flats.zarr", s / "prep.parts" / "0.zarr", 0,
+                    voxel_size_um=voxel_size_um)
+    pipeline.prep_merge([s / "prep.parts" / "0.zarr"], s / "prep.zarr", [raw])
+    pipeline.center(s / "prep.zarr", s / "center.json", s / "center_sweep.tif", rings="none")
+    pipeline.recon_slab(s / "prep.zarr", s / "center.json", s / "recon.parts" / "0.zarr", 0,
+                        rings="none")
+    pipeline.recon_merge([s / "recon.parts" / "0.zarr"], s / "scan.ome.zarr" / "0",
+                         s / "center.json")
+    for temp in ("flats.zarr", "prep.parts", "recon.parts"):
+        shutil.rmtree(s / temp)
+
+
 @pytest.fixture()
 def results(tmp_path, monkeypatch) -> Path:
-    """raw.zarr and prep.zarr of one tiny simulated scan, made with relative paths."""
+    """The outputs of one tiny simulated scan, made with relative paths."""
     monkeypatch.chdir(tmp_path)
     write_simulated_scan("raw/scan.h5", SPEC)
-    pipeline.ingest("raw/scan.h5", "results/s1/raw.zarr")
-    pipeline.preprocess("results/s1/raw.zarr", "results/s1/prep.zarr", rings="none")
+    make_outputs()
     return tmp_path / "results"
 
 
@@ -31,31 +46,38 @@ def test_fresh_outputs_verify_clean(results, capsys):
     assert "complete and up to date" in capsys.readouterr().out
 
 
-def test_changed_raw_file_makes_ingest_output_stale(results):
+def _found(results: Path) -> list[tuple[str, str]]:
+    return sorted((str(Path(p.output).relative_to(results / "s1")), p.status)
+                  for p in verify(results))
+
+
+def test_changed_raw_file_makes_everything_made_from_it_stale(results):
+    """The volume records the raw scan (prep.zarr is temporary) and the centre."""
     write_simulated_scan("raw/scan.h5", ScanSpec(phantom=SPEC.phantom, n_angles=48, seed=9))
-    problems = verify(results)
-    assert [(Path(p.output).name, p.status) for p in problems] == [("raw.zarr", "stale")]
-    assert "raw/scan.h5" in problems[0].detail
+    assert _found(results) == [("center.json", "stale"), ("prep.zarr", "stale"),
+                               ("scan.ome.zarr/0", "stale")]
+    assert all("raw/scan.h5" in p.detail for p in verify(results))
 
 
-def test_changed_intermediate_makes_downstream_stale(results):
-    pipeline.ingest("raw/scan.h5", "results/s1/raw.zarr", voxel_size_um=0.1)
-    assert [(Path(p.output).name, p.status) for p in verify(results)] == [("prep.zarr", "stale")]
+def test_changed_centre_makes_the_volume_stale(results):
+    pipeline.center("results/s1/prep.zarr", "results/s1/center.json", "results/s1/sw.tif",
+                    rings="none", center=20.0)
+    assert _found(results) == [("scan.ome.zarr/0", "stale")]
 
 
 def test_missing_chunk_is_incomplete(results):
-    chunks = sorted((results / "s1" / "prep.zarr" / "proj" / "c").rglob("*"))
+    chunks = sorted((results / "s1" / "scan.ome.zarr" / "0" / "c").rglob("*"))
     next(c for c in chunks if c.is_file()).unlink()
     problems = verify(results)
     assert problems[0].status == "incomplete" and "missing" in problems[0].detail
 
 
 def test_interrupted_write_is_reported(results, capsys):
-    shutil.copytree(results / "s1" / "prep.zarr", results / "s1" / ".recon.zarr.tmp-4242")
+    shutil.copytree(results / "s1" / "prep.zarr", results / "s1" / "scan.ome.zarr" / ".1.tmp-42")
     problems = verify(results)
     assert [p.status for p in problems] == ["incomplete"]
     assert main(["verify", str(results)]) == 1
-    assert ".recon.zarr.tmp-4242" in capsys.readouterr().out
+    assert ".1.tmp-42" in capsys.readouterr().out
 
 
 def test_fingerprint_sees_content_not_mtime(tmp_path):

@@ -29,8 +29,8 @@ from tomosnake.errors import InputError
 
 SAMPLE_OVER = 256 * 2**20
 SAMPLE = 2**20
-STORES = ("raw.zarr", "prep.zarr", "recon.zarr", "labels.zarr")
-JSONS = ("morphology.json", "truth_check.json")
+STORES = ("prep.zarr", "scan.ome.zarr/0", "scan.ome.zarr/labels/phases/0")
+JSONS = ("center.json", "segment_qc.json", "morphology.json", "truth_check.json")
 
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def verify(results: str | os.PathLike[str], base: str | os.PathLike[str] = ".") 
         raise InputError(f"{results}: not a results folder")
     problems: list[Problem] = []
     for scan_dir in sorted(d for d in results.iterdir() if d.is_dir()):
-        for tmp in sorted(scan_dir.glob(".*.tmp-*")):
+        for tmp in sorted(scan_dir.rglob(".*.tmp-*")):
             problems.append(Problem(str(tmp), "incomplete", "left by an interrupted write"))
         for name in (*STORES, *JSONS):
             out = scan_dir / name
