@@ -1,4 +1,4 @@
-"""The demo workflow on a real (single-node) SLURM cluster through profiles/slurm and slurm-gpu.
+"""The workflow on a real (single-node) SLURM cluster through profiles/slurm (+ slurm-gpu).
 
 tests/slurm_cluster.sh starts the cluster (partitions ``cpu`` and ``gpu``; the node advertises
 one GPU generic resource of type ``demo``). What ran where, with what, is read back from SLURM
@@ -8,8 +8,9 @@ job comment the executor sets) and the job-completion log written by ``jobcomp/f
 One tiny simulated scan; four runs go side by side to keep the file to a few minutes:
   local      profiles/local, the reference results
   cpu        profiles/slurm, the whole workflow
-  gpu        profiles/slurm-gpu up to the labels: first with a reconstruction job cancelled by
-             scancel while it runs (Snakemake must not take anything of it as done), then rerun.
+  gpu        profiles/slurm + the slurm-gpu overlay up to the labels: first with a
+             reconstruction job cancelled by scancel while it runs (Snakemake must not take
+             anything of it as done), then rerun.
   killed     profiles/slurm up to the reconstruction, whose job's processes are SIGKILLed on
              the node while it runs (as the OOM killer would): nothing of it may be left.
 """
@@ -46,19 +47,22 @@ STATE = Path(os.environ.get("TOMOSNAKE_SLURM_STATE", "/tmp/tomosnake-slurm"))
 SCAN = "tiny"
 MAX_MEM_MB = 6000  # node cap handed to the profiles: some requests hit it, some stay below
 GPU_MODEL = "demo"  # the gres type slurm_cluster.sh gives the node's GPU
-GPU_RULES = {"recon_slab", "segment_chunk", "train_segmenter"}
-LABELS = f"results/{SCAN}/labels.zarr"
+GPU_RULES = {"recon_slab", "segment_slab", "train_segmenter"}
+LABELS = f"results/{SCAN}/scan.ome.zarr/labels/phases/0"
+VOLUME = f"results/{SCAN}/scan.ome.zarr/0"
 RUN_LIMIT_S = 600
+#: what each run passes as --profile
+PROFILES = {"local": ["local"], "slurm": ["slurm"], "slurm-gpu": ["slurm", "slurm-gpu"]}
 
 CONFIG = f"""\
 scans: config/scans.tsv
 simulate:
   {SCAN}: {{shape: [16, 48, 48], angles: 91, range: 180, center_offset: 2.2, seed: 3}}
-recon:
-  slabs: 2
+layout:
+  slab_rows: 8
+  keep: [prep]
 segment:
   method: otsu
-  chunks: 2
 """
 SCAN_SHEET = f"scan_id\tpath\tformat\trecon.crop\n{SCAN}\tresources/sim/{SCAN}.h5\tdxchange\t48\n"
 
@@ -85,16 +89,20 @@ def cluster_env() -> dict[str, str]:
 
 
 def profile(name: str) -> dict:
-    """A profile as Snakemake reads it under cluster_env()."""
+    """A run's profiles as Snakemake reads them under cluster_env(): later ones override
+    earlier ones key by key."""
     saved = dict(os.environ)
+    merged: dict = {}
     try:
         os.environ.clear()
         os.environ.update(cluster_env())
-        with open(REPO / "profiles" / name / "config.yaml") as fh:
-            return yte.process_yaml(fh, require_use_yte=True)
+        for part in PROFILES[name]:
+            with open(REPO / "profiles" / part / "config.yaml") as fh:
+                merged.update(yte.process_yaml(fh, require_use_yte=True))
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    return merged
 
 
 def workdir(path: Path) -> Path:
@@ -105,8 +113,9 @@ def workdir(path: Path) -> Path:
 
 
 def snakemake(work: Path, prof: str, *args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-           "--profile", str(REPO / "profiles" / prof), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
+           *[a for p in PROFILES[prof] for a in ("--profile", str(REPO / "profiles" / p))],
+           *args]
     if prof != "local":
         # poll SLURM every few seconds instead of the profile's 20 s: the jobs here are tiny
         cmd += ["--slurm-init-seconds-before-status-checks", "5"]
@@ -212,7 +221,7 @@ def interrupt_recon(actions: dict[str, tuple[subprocess.Popen, Callable[[str], b
                                  capture_output=True, text=True).stdout
             for line in out.splitlines():
                 jobid, state, comment = line.split("|")
-                if state == "RUNNING" and comment.startswith("rule_recon_chunks"):
+                if state == "RUNNING" and comment.startswith("rule_recon_slabs"):
                     t0 = running_since.setdefault(name, time.monotonic())
                     if time.monotonic() - t0 >= 2 and action(jobid):
                         hit[name] = jobid
@@ -231,32 +240,51 @@ def runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     # GPU profile, first without retries so that the cancelled job fails the run; and a CPU run
     # whose reconstruction job gets its processes killed
     gpu = snakemake(r.gpu, "slurm-gpu", "--retries", "0", LABELS)
-    killed = snakemake(r.killed, "slurm", "--retries", "0", f"results/{SCAN}/recon.zarr")
+    killed = snakemake(r.killed, "slurm", "--retries", "0", VOLUME)
     hit = interrupt_recon({"gpu": (gpu, scancel), "killed": (killed, kill_job_processes)},
                           deadline)
     r.cancelled, r.killed_job = hit["gpu"], hit["killed"]
     r.rcs["gpu_cancelled"], r.logs["gpu_cancelled"] = finish(gpu)
     r.rcs["killed"], r.logs["killed"] = finish(killed)
-    r.after_kill = {"slabs": sorted((r.killed / "results" / SCAN / "recon.slabs").glob("*")),
-                    "recon_exists": (r.killed / "results" / SCAN / "recon.zarr").exists()}
-    slabs = sorted((r.gpu / "results" / SCAN / "recon.slabs").glob("*"))
+    r.after_kill = {"slabs": sorted((r.killed / "results" / SCAN / "recon.parts").glob("*")),
+                    "recon_exists": (r.killed / VOLUME).exists()}
+    slabs = sorted((r.gpu / "results" / SCAN / "recon.parts").glob("*"))
     dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n",
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n",
          "--rerun-incomplete", LABELS], cwd=r.gpu, capture_output=True, text=True,
         env=cluster_env(),
     )
     r.after_cancel = {"slabs": slabs, "dry_run": dry.stdout + dry.stderr,
-                      "recon_exists": (r.gpu / "results" / SCAN / "recon.zarr").exists()}
+                      "recon_exists": (r.gpu / VOLUME).exists()}
     r.rcs["gpu"], r.logs["gpu"] = finish(snakemake(r.gpu, "slurm-gpu", LABELS))
     r.rcs["local"], r.logs["local"] = finish(local)
     r.rcs["cpu"], r.logs["cpu"] = finish(cpu)
     return r
 
 
+def planned_jobs(log: str) -> dict[str, list[dict[str, int]]]:
+    """Per rule, the threads and resources Snakemake gave each of its jobs (from its log):
+    the workflow computes memory and run time from the scan's shape."""
+    jobs: dict[str, list[dict[str, int]]] = {}
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", log):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        res = re.search(r"resources: (.*)", block)
+        if not m or not res or m.group(1) == "all":
+            continue
+        values = dict(kv.split("=", 1) for kv in res.group(1).split(", "))
+        threads = re.search(r"threads: (\d+)", block)
+        jobs.setdefault(m.group(1), []).append({
+            "threads": int(threads.group(1)) if threads else 1,
+            "mem_mb": int(values["mem_mb"]), "runtime": int(values["runtime"])})
+    return jobs
+
+
 def check_records(log: str, prof: str) -> dict[str, list[dict[str, str]]]:
-    """Every SLURM job of a run: completed, on the intended partition, with the intended CPUs,
-    memory, time and GPU. Returns SLURM's records by rule."""
+    """Every SLURM job of a run: completed, on the intended partition, with the CPUs, memory,
+    time limit and GPU its rule asked for (a group job: within one node's limits). Returns
+    SLURM's records by rule."""
     cfg = profile(prof)
+    planned = planned_jobs(log)
     jobs = scontrol_jobs(run_id(log))
     assert jobs, "SLURM has no record of the run's jobs"
     completions = jobcomp()
@@ -264,23 +292,28 @@ def check_records(log: str, prof: str) -> dict[str, list[dict[str, str]]]:
     for job in jobs:
         rule = rule_of(job["Comment"], cfg["groups"])
         by_rule.setdefault(rule, []).append(job)
-        res = {**cfg["default-resources"], **cfg["set-resources"][rule]}
+        res = {**cfg["default-resources"], **cfg.get("set-resources", {}).get(rule, {})}
         done = completions[job["JobId"]]
         assert job["JobState"] == done["JobState"] == "COMPLETED", (rule, job["JobId"])
         partition = eval(res["slurm_partition"])  # noqa: S307  ("'gpu'" -> gpu)
         assert job["Partition"] == done["Partition"] == partition, rule
         used = tres(job)
-        assert used["cpu"] == str(res.get("cpus_per_task", 1)), rule
-        assert used["mem"] == f"{eval(str(res['mem_mb']), {'attempt': 1})}M", rule  # noqa: S307
+        mem = int(used["mem"].removesuffix("M"))
         assert done["Tres"].startswith(f"cpu={used['cpu']},mem={used['mem']}"), rule
+        if rule in cfg["groups"]:  # several jobs in one: at most one node
+            assert int(used["cpu"]) <= int(cfg["resources"]["cpus_per_task"]), rule
+            assert mem <= int(cfg["resources"]["mem_mb"]), rule
+            assert int(done["TimeLimit"]) >= max(p["runtime"] for p in planned[rule]), rule
+        else:
+            want = planned[rule][0]
+            assert int(used["cpu"]) == want["threads"], rule
+            assert mem == want["mem_mb"], rule
+            assert int(done["TimeLimit"]) == want["runtime"], rule
         if "gpu" in res:
             assert job.get("TresPerJob") == f"gres:gpu:{GPU_MODEL}:1", rule
             assert job.get("JOB_GRES") == f"gpu:{GPU_MODEL}:1", rule
         else:
             assert "TresPerJob" not in job and job.get("JOB_GRES") in (None, "(null)"), rule
-        runtime = eval(str(res["runtime"]), {"attempt": 1})  # noqa: S307
-        members = 2 if rule in cfg["groups"] else 1  # 2 slabs, one after the other (1 node)
-        assert int(done["TimeLimit"]) == runtime * members, rule
     return by_rule
 
 
@@ -329,16 +362,16 @@ def test_runs_succeed(runs: Runs) -> None:
 
 def test_cpu_profile_jobs_as_slurm_recorded_them(runs: Runs) -> None:
     by_rule = check_records(runs.logs["cpu"], "slurm")
-    assert {"simulate_dxchange", "ingest", "preprocess", "recon_slab", "recon_merge",
-            "segment_chunk", "segment_merge", "morphology", "report"} <= set(by_rule)
-    # 2 slabs -> one grouped SLURM job per chunk rule
-    assert len(by_rule["recon_slab"]) == len(by_rule["segment_chunk"]) == 1
+    assert {"simulate_dxchange", "flats", "ingest", "center", "recon_slab", "recon_merge",
+            "segment_slab", "segment_merge", "morphology", "report"} <= set(by_rule)
+    # 2 slabs -> one grouped SLURM job per slab rule
+    assert len(by_rule["recon_slab"]) == len(by_rule["segment_slab"]) == 1
     assert {j["Partition"] for js in by_rule.values() for j in js} == {"cpu"}
 
 
 def test_gpu_profile_puts_reconstruction_and_segmentation_on_gpus(runs: Runs) -> None:
     by_rule = check_records(runs.logs["gpu"], "slurm-gpu")
-    for rule in ("recon_slab", "segment_chunk"):
+    for rule in ("recon_slab", "segment_slab"):
         assert [j["Partition"] for j in by_rule[rule]] == ["gpu"], rule
     assert {j["Partition"] for r, js in by_rule.items() if r not in GPU_RULES for j in js} \
         == {"cpu"}
@@ -369,7 +402,7 @@ def test_killed_job_leaves_nothing_complete(runs: Runs) -> None:
 def test_results_equal_local_run(runs: Runs, prof: str) -> None:
     run = {"slurm": "cpu", "slurm-gpu": "gpu"}[prof]
     work = getattr(runs, run)
-    for store in ("prep.zarr", "recon.zarr", "labels.zarr"):
+    for store in ("prep.zarr", "scan.ome.zarr/0", "scan.ome.zarr/labels/phases/0"):
         assert_same_store(runs.local / "results" / SCAN / store, work / "results" / SCAN / store)
     if run == "cpu":
         local = json.loads((runs.local / "results" / SCAN / "morphology.json").read_text())

@@ -141,6 +141,12 @@ class JobSize:
         """CPU core-hours of all jobs of the rule at their run-time estimate."""
         return self.jobs * self.threads * self.runtime_min / 60
 
+    def attempt(self, n: int) -> tuple[int, int]:
+        """(mem_mb, runtime_min) to ask for on attempt ``n`` (1, 2, ...): each retry of a job
+        killed for memory or time asks for half as much again."""
+        f = 1 + 0.5 * (n - 1)
+        return int(self.mem_mb * f), int(self.runtime_min * f)
+
 
 #: MB of process start-up (Python, numpy, zarr, the library) every job pays
 BASE_MB = 400

@@ -101,9 +101,8 @@ def job_resource(rule, what):
     for half as much again."""
 
     def value(wildcards, threads, attempt):
-        size = BT.sizes(wildcards.scan, {rule: threads})[rule]
-        base = size.mem_mb if what == "mem_mb" else size.runtime_min
-        return int(base * (1 + 0.5 * (attempt - 1)))
+        mem_mb, runtime = BT.sizes(wildcards.scan, {rule: threads})[rule].attempt(attempt)
+        return mem_mb if what == "mem_mb" else runtime
 
     return value
 
