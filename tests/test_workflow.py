@@ -3,7 +3,8 @@ folder of its own, and Snakemake reruns exactly what a change affects.
 
 The workflow (workflow/) is copied into a temporary folder (so tests may edit its scripts) and
 used as a ``module`` by a Snakefile in another folder holding only config/: nothing may depend
-on the working directory being this checkout. Job lists come from Snakemake's own dry-run.
+on the working directory being this checkout. Snakemake and its jobs import a copy of the
+library (PYTHONPATH), which tests may edit too. Job lists come from Snakemake's own dry-run.
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ use rule * from tomosnake
 """
 
 
-def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None
-        ) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir``; return the completed process (stdout+stderr in .stdout)."""
+def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with the library copy of its project (``../library``);
+    return the completed process (stdout+stderr in .stdout)."""
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--rerun-incomplete", *args],
         cwd=workdir, capture_output=True, text=True, timeout=1200,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(workdir.parent / "library")},
     )
     if check and proc.returncode != 0:
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
@@ -57,9 +58,9 @@ def smk(workdir: Path, *args: str, check: bool = True, env: dict | None = None
     return proc
 
 
-def planned(workdir: Path, *targets: str, env: dict | None = None) -> set[tuple[str, str]]:
+def planned(workdir: Path, *targets: str) -> set[tuple[str, str]]:
     """(rule, scan) pairs a dry-run would run; scan is '' for beamtime-wide rules."""
-    out = smk(workdir, "-n", *(targets or TARGETS), env=env).stdout
+    out = smk(workdir, "-n", *(targets or TARGETS)).stdout
     jobs = set()
     for block in re.split(r"\n(?=(?:local)?rule )", out):
         m = re.match(r"(?:local)?rule (\w+):", block)
@@ -93,9 +94,12 @@ def config_with(section: str, key: str, value):
 
 
 def deploy(root: Path, config: dict = TINY, sheet: str = SHEET) -> Path:
-    """A copy of the workflow in ``root/workflow`` and, in ``root/deploy``, a project that
-    uses it as a module with its own config and scan sheet; returns the project folder."""
+    """Copies of the workflow (``root/workflow``) and the library (``root/library``) and, in
+    ``root/deploy``, a project that uses the workflow as a module with its own config and
+    scan sheet; returns the project folder."""
     shutil.copytree(REPO / "workflow", root / "workflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "src" / "tomosnake", root / "library" / "tomosnake",
                     ignore=shutil.ignore_patterns("__pycache__"))
     work = root / "deploy"
     (work / "config").mkdir(parents=True)
@@ -203,16 +207,6 @@ def test_editing_a_stage_script_reruns_that_stage_and_what_follows(beamtime):
     assert not rules & {"simulate_dxchange", "ingest", "center", "recon_slab", "recon_merge"}
 
 
-@pytest.fixture(scope="module")
-def library_copy(tmp_path_factory) -> Path:
-    """A copy of the tomosnake package that a test may edit (on PYTHONPATH, it is the library
-    Snakemake and its jobs import)."""
-    root = tmp_path_factory.mktemp("library")
-    shutil.copytree(REPO / "src" / "tomosnake", root / "tomosnake",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return root
-
-
 UPSTREAM = {"simulate_dxchange", "flats", "ingest", "prep_merge"}
 
 
@@ -229,15 +223,13 @@ UPSTREAM = {"simulate_dxchange", "flats", "ingest", "prep_merge"}
     ],
     ids=["preprocess", "recon", "segment", "morph"],
 )
-def test_library_code_change_reruns_that_stage_and_what_follows(beamtime, library_copy, module,
-                                                               reruns, stays):
-    path = library_copy / "tomosnake" / module
+def test_library_code_change_reruns_that_stage_and_what_follows(beamtime, module, reruns,
+                                                               stays):
+    path = beamtime.parent / "library" / "tomosnake" / module
     original = path.read_text()
-    env = {"PYTHONPATH": str(library_copy)}
-    assert planned(beamtime, env=env) == set()  # the copy is the same code
     try:
         path.write_text(original + "\n# an upgrade\n")
-        rules = {rule for rule, _ in planned(beamtime, env=env)}
+        rules = {rule for rule, _ in planned(beamtime)}
     finally:
         path.write_text(original)
     assert reruns <= rules, reruns - rules
@@ -256,7 +248,8 @@ def test_killed_job_leaves_nothing_complete_and_is_redone(tmp_path):
     level0 = "results/scanA/scan.ome.zarr/0"
     proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", level0], cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path / "library")})
     log = work / "logs" / "recon" / "scanA.0.log"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and "rule recon_slab" in log.read_text()):
