@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tomosnake.config import schema
 from tomosnake.errors import ConfigError
 from tomosnake.viz.morphology import is_number, tortuosities, volume_fractions
 
@@ -48,30 +49,25 @@ class Finding:
         return SHORT.get(self.code, self.code.replace("_", " "))
 
 
+#: the limits' defaults and meanings: the config schema's ``report.qc``
+_QC = schema()["properties"]["report"]["properties"]["qc"]["properties"]
+
+
 @dataclass(frozen=True)
 class QCLimits:
-    """Limits of the quality findings (report setting ``report.qc``, same keys)."""
+    """Limits of the quality findings (setting ``report.qc``: the schema documents each key
+    and holds its default)."""
 
-    #: fewer voxels than this in the sample region: statistics of a small volume
-    min_sample_voxels: int = 1_000_000
-    #: a phase with fewer voxels than this: its numbers are noise
-    min_phase_voxels: int = 1000
-    #: tau's standard deviation across sub-volumes above this fraction of tau
-    max_tau_spread: float = 0.2
-    #: mean segmentation confidence (max class probability) over slices below this
-    min_mean_confidence: float = 0.8
-    #: a slice with more than this fraction of low-confidence voxels is named
-    max_low_confidence_fraction: float = 0.2
-    #: axis tilt (degrees) above which the centre-per-row fit is reported
-    max_tilt_deg: float = 0.1
-    #: simulated scans: mean IoU against the ground truth below this
-    min_truth_iou: float = 0.7
-    #: simulated scans: centre error against the truth above this (pixels)
-    max_truth_center_error_px: float = 1.0
-    #: ring metric rising in preprocessing, centre far off-middle, phase CNR below this
-    min_cnr: float = 2.0
-    #: finding codes that fail a scan (leave it out of fits and comparisons)
-    fail_on: tuple[str, ...] = ("center_disagree", "low_confidence", "truth_mismatch")
+    min_sample_voxels: int = _QC["min_sample_voxels"]["default"]
+    min_phase_voxels: int = _QC["min_phase_voxels"]["default"]
+    max_tau_spread: float = _QC["max_tau_spread"]["default"]
+    min_mean_confidence: float = _QC["min_mean_confidence"]["default"]
+    max_low_confidence_fraction: float = _QC["max_low_confidence_fraction"]["default"]
+    max_tilt_deg: float = _QC["max_tilt_deg"]["default"]
+    min_truth_iou: float = _QC["min_truth_iou"]["default"]
+    max_truth_center_error_px: float = _QC["max_truth_center_error_px"]["default"]
+    min_cnr: float = _QC["min_cnr"]["default"]
+    fail_on: tuple[str, ...] = tuple(_QC["fail_on"]["default"])
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> QCLimits:
