@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(SMK) --lint
 
 # Resolve the newest versions allowed by pyproject.toml in a throw-away venv and write the lock
-# (and the per-stage pins of workflow/envs/*.pin.txt).
+# (and the pinned package lists of workflow/envs/*.yaml).
 lock:
 	rm -rf .tmp/lockenv && python3 -m venv .tmp/lockenv
 	.tmp/lockenv/bin/pip install --quiet torch==2.13.0
@@ -47,7 +47,7 @@ lock:
 	  echo "# torch is installed first from its CPU wheel (torch==2.13.0), see Makefile."; \
 	  .tmp/lockenv/bin/pip freeze --exclude-editable | grep -iv '^tomosnake' \
 	    | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/' | sort -f; } > $(LOCK)
-	$(MAKE) env-pins
+	.tmp/lockenv/bin/python -m tomosnake.envpins $(LOCK) workflow/envs
 
 # The pip-installable part of each stage environment, pinned to the lock's versions.
 env-pins:

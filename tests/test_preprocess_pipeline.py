@@ -52,7 +52,8 @@ def test_prepare_180(tmp_path):
     np.testing.assert_array_equal(out.theta, TH180)
     assert out.meta["center"] == pytest.approx(67.3, abs=0.5)  # measured 67.3
     pre = out.meta["preprocess"]
-    assert pre["center_method"] == "vo" and pre["rings"] == "sort"
+    assert pre["center_method"] == "median of methods" and pre["rings"] == "sort"
+    assert pre["center_analysis"]["agreement"]["agree"]
     assert pre["normalisation"] == "flat-field"
     # measured 0.0139 -> 0.0046 (the same scan without gain stripes: 0.0051)
     assert pre["ring_metric_after"] < 0.5 * pre["ring_metric_before"]

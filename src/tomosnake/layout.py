@@ -171,11 +171,16 @@ def job_sizes(lay: Layout, threads: Mapping[str, int] | None = None,
     frame = lay.n_rows * lay.n_cols * 4
     slab_sino = lay.n_proj * lay.slab_rows * lay.n_cols * 4
     slab_vol = lay.slab_rows * n * n * 4
+    # gridrec holds a padded complex Fourier grid per slice of a task (about 1 GiB at 2048
+    # columns) and the gridding matrix (about 1.1 GB at 1500 angles x 2048 columns)
+    grid = 2 * (2 * n) ** 2 * 8 * 4 + lay.n_proj * 2 * n * 36 * 12
     n_blocks, n_slabs = len(lay.blocks), len(lay.slabs)
     return {
+        "center": size("center", 1, 2 * grid + 21 * n * n * 4 + 15 * lay.n_proj * n * 4,
+                       60 + 40 * lay.n_proj * n / 2e6),
         "ingest": size("ingest", n_blocks, 3 * lay.ingest_angles * frame, 60 + lay.ingest_angles
                        * frame / 20e6),
-        "recon_slab": size("recon_slab", n_slabs, 2 * slab_sino + 3 * slab_vol,
+        "recon_slab": size("recon_slab", n_slabs, 2 * slab_sino + 3 * slab_vol + grid,
                            60 + lay.slab_rows * lay.n_proj * n / 2e6),
         "segment_slab": size("segment_slab", n_slabs, 4 * slab_vol, 60 + lay.slab_rows * n * n
                              / 1e6),

@@ -146,12 +146,16 @@ def prep_merge(parts: Sequence[PathLike], out: PathLike, inputs: Sequence[PathLi
 
 
 def center(prep: PathLike, out: PathLike, sweep_out: PathLike, rings: str = "sort",
-           center: float | str = "auto", center_method: str = "vo",
-           half_acquisition: bool | str = "auto", **options: Any) -> Path:
-    """Rotation centre of a prepared scan -> ``center.json`` (+ the sweep TIFF).
+           center: float | str = "auto", center_method: str = "auto",
+           center_tolerance_px: float = 0.5, half_acquisition: bool | str = "auto",
+           tilt: str = "auto", center_sweep: Sequence[float] | str | None = "auto",
+           frc: bool = True,
+           device: str = "auto") -> Path:
+    """Rotation centre of a prepared scan -> ``center.json`` and the sweep TIFF.
 
     Reads a few bands of rows (``center_rows``), removes their stripes and runs the centre
-    analysis (methods at several heights, agreement, tilt fit, sweep, FRC).
+    analysis: methods at several heights, their agreement, the tilt fit, the sweep of
+    ``center_sweep`` = (start, stop, step) centres (labelled slices) and the FRC resolution.
     """
     from tomosnake.preprocess.centering import analyse_center, center_rows
     from tomosnake.preprocess.pipeline import clean_rows
@@ -166,12 +170,13 @@ def center(prep: PathLike, out: PathLike, sweep_out: PathLike, rings: str = "sor
         band = clean_rows(read_rows(proj, z, z + 1, f"{prep}/proj"), rings)[0]
         sinos[z] = band[:, 0, :]
     report = analyse_center(sinos, theta, nz, center=center, method=center_method,
-                            half_acquisition=half_acquisition,
-                            pixel_size_um=attrs.get("pixel_size_um"), **options)
+                            tolerance_px=center_tolerance_px, half_acquisition=half_acquisition,
+                            tilt=tilt, sweep=center_sweep, frc=frc, device=device,
+                            pixel_size_um=attrs.get("pixel_size_um"))
     images = report.pop("_sweep_images", None)
     if report.get("sweep"):
         report["sweep"]["tiff"] = Path(sweep_out).name
-    write_sweep_tiff(sweep_out, images if images is not None else np.zeros((0, 1, 1), np.float32),
+    write_sweep_tiff(sweep_out, np.zeros((0, 1, 1), np.float32) if images is None else images,
                      report["sweep"]["centers"] if report.get("sweep") else [])
     report["inputs"] = attrs.get("inputs", {})  # the raw scan's: prep.zarr is temporary
     return _json_out(report, out)
@@ -200,7 +205,7 @@ def recon_slab(
     Stripe removal, half-acquisition stitching and reconstruction with the centre of each
     row from ``center_json``. The part records its stripe metrics and grey-value sketch.
     """
-    from tomosnake.preprocess.pipeline import clean_rows, stitch_rows
+    from tomosnake.preprocess.pipeline import clean_rows, row_centers, stitch_rows
     from tomosnake.recon.slabs import open_prepared, read_rows, recon_attrs, reconstruct_rows
 
     proj, theta, attrs = open_prepared(prep)
@@ -211,13 +216,9 @@ def recon_slab(
     z0, z1 = spans[slab]
     cj = json.loads(Path(center_json).read_text())
     rows, before, after = clean_rows(read_rows(proj, z0, z1, f"{prep}/proj"), rings)
+    centers = row_centers(cj, z0, z1)
     if cj["half_acquisition"]:
-        rows, theta, centers = stitch_rows(rows, theta,
-                                           np.full(z1 - z0, cj["center_input_detector"]))
-    elif cj.get("per_row"):
-        centers = np.asarray(cj["per_row"], np.float64)[z0:z1]
-    else:
-        centers = np.full(z1 - z0, float(cj["center"]))
+        rows, theta, centers = stitch_rows(rows, theta, centers, cj["stitched_width"])
     params = {"algorithm": algorithm, "filter_name": filter, "device": device,
               "tomopy_exact": tomopy_exact}
     rec = reconstruct_rows(rows, theta, centers, crop, **params)

@@ -107,6 +107,12 @@ def job_resource(rule, what):
     return value
 
 
+def gpu_env(path):
+    """The CUDA build of a stage's environment (``STAGE-gpu.yaml``) when ``gpu_envs`` is set
+    (profiles/slurm-gpu sets it), else the CPU one."""
+    return path.replace(".yaml", "-gpu.yaml") if config["gpu_envs"] else path
+
+
 def per_scan(pattern, scans=None):
     return [pattern.format(scan=s) for s in (SCANS if scans is None else scans)]
 

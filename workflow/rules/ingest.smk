@@ -21,7 +21,7 @@ rule flats:
         mem_mb=job_resource("ingest", "mem_mb"),
         runtime=job_resource("ingest", "runtime"),
     conda:
-        "../envs/io.yaml"
+        "../envs/preprocess.yaml"
     script:
         "../scripts/flats.py"
 

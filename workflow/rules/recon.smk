@@ -9,7 +9,16 @@ rule center:
         json="results/{scan}/center.json",
         sweep="results/{scan}/center_sweep.tif",
     params:
-        prep=settings("preprocess", "rings", "center", "center_method"),
+        prep=settings(
+            "preprocess",
+            "rings",
+            "center",
+            "center_method",
+            "center_tolerance_px",
+            "half_acquisition",
+            "tilt",
+        ),
+        recon=settings("recon", "center_sweep", "frc", "device"),
         code=code("center", "center.py"),
     log:
         "logs/recon/{scan}.center.log",
@@ -17,10 +26,10 @@ rule center:
         "results/benchmarks/center/{scan}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=job_resource("center", "mem_mb"),
+        runtime=job_resource("center", "runtime"),
     conda:
-        "../envs/recon.yaml"
+        gpu_env("../envs/recon.yaml")
     script:
         "../scripts/center.py"
 
@@ -45,7 +54,7 @@ rule recon_slab:
         mem_mb=job_resource("recon_slab", "mem_mb"),
         runtime=job_resource("recon_slab", "runtime"),
     conda:
-        "../envs/recon.yaml"
+        gpu_env("../envs/recon.yaml")
     script:
         "../scripts/recon_slab.py"
 

@@ -25,7 +25,7 @@ rule train_segmenter:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../envs/segment.yaml"
+        gpu_env("../envs/segment.yaml")
     script:
         "../scripts/train_segmenter.py"
 
@@ -71,7 +71,7 @@ rule segment_slab:
         mem_mb=job_resource("segment_slab", "mem_mb"),
         runtime=job_resource("segment_slab", "runtime"),
     conda:
-        "../envs/segment.yaml"
+        gpu_env("../envs/segment.yaml")
     script:
         "../scripts/segment_slab.py"
 

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import RawScan
-from tomosnake.preprocess.center import CENTER_METHODS, is_360, theta_span
+from tomosnake.preprocess.center import theta_span
 from tomosnake.preprocess.half_acquisition import stitch_half_acquisition
 from tomosnake.preprocess.normalize import flat_dark_denominator, minus_log
 from tomosnake.preprocess.phase import retrieve_phase
@@ -196,38 +196,36 @@ def clean_rows(rows: np.ndarray, rings: str) -> tuple[np.ndarray, list[float], l
     return rows, before, after
 
 
-def stitch_rows(rows: np.ndarray, theta: np.ndarray, centers: np.ndarray
+def stitch_rows(rows: np.ndarray, theta: np.ndarray, centers: np.ndarray, width: int | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half-acquisition stitching of rows (angle, r, x) with one centre per row.
+    """Half-acquisition stitching of rows (angle, r, x) with one centre per row (input
+    detector), all onto one detector of ``width`` columns (axis at ``width / 2``).
 
-    Rows whose centres agree are stitched together. Returns (rows on the doubled detector,
+    Rows whose centres agree are stitched together. Returns (rows on the stitched detector,
     180-degree theta, centre per row on the stitched data).
     """
     centers = np.asarray(centers, dtype=np.float64)
     out, out_c, th = None, np.empty_like(centers), theta
     for c in np.unique(centers):
         idx = np.flatnonzero(centers == c)
-        part, th, cs = stitch_half_acquisition(rows[:, idx, :], theta, float(c))
+        part, th, cs = stitch_half_acquisition(rows[:, idx, :], theta, float(c), width=width)
         if out is None:
             out = np.empty((part.shape[0], rows.shape[1], part.shape[2]), np.float32)
-        width = min(out.shape[2], part.shape[2])
-        out[:, idx, :width] = part[:, :, :width]
+        out[:, idx, :] = part
         out_c[idx] = cs
     return out, th, out_c
 
 
-def _check_options(rings: str, center: float | str, center_method: str,
-                   half_acquisition: bool | str) -> None:
-    if rings not in RING_METHODS:
-        raise ConfigError(f"rings must be one of {RING_METHODS}, got {rings!r}")
-    if center_method not in CENTER_METHODS:
-        raise ConfigError(f"center_method must be one of {CENTER_METHODS}, got {center_method!r}")
-    if isinstance(center, str) and center != "auto":
-        raise ConfigError(f"center must be a number (tomopy convention) or 'auto', got {center!r}")
-    if half_acquisition not in (True, False, "auto"):
-        raise ConfigError(
-            f"half_acquisition must be true, false or 'auto', got {half_acquisition!r}"
-        )
+def row_centers(record: Mapping[str, Any], z0: int, z1: int) -> np.ndarray:
+    """Centre of rows ``z0..z1-1`` on the detector the reconstruction gets, from a
+    ``center.json`` record (for half acquisition: on the input detector, to stitch with)."""
+    if record["half_acquisition"]:
+        per = record.get("per_row_input_detector")
+        return (np.asarray(per, np.float64)[z0:z1] if per
+                else np.full(z1 - z0, float(record["center_input_detector"])))
+    if record.get("per_row"):
+        return np.asarray(record["per_row"], np.float64)[z0:z1]
+    return np.full(z1 - z0, float(record["center"]))
 
 
 def raw_flat_field(raw: RawScan, no_flats: str, no_darks: str) -> FlatField:
@@ -246,7 +244,7 @@ def prepare(
     rings: str = "sort",
     paganin: dict | None = None,
     center: float | str = "auto",
-    center_method: str = "vo",
+    center_method: str = "auto",
     half_acquisition: bool | str = "auto",
     no_flats: str = "error",
     no_darks: str = "error",
@@ -261,7 +259,8 @@ def prepare(
             ``pixel_size_um``, ``distance_m``, ``energy_kev`` (defaults from ``raw.meta``),
             ``pad``.
         center: rotation centre in tomopy's convention on the input detector, or ``"auto"``.
-        center_method: ``vo``, ``pc`` or ``360``.
+        center_method: ``auto`` (the methods' median when they agree), ``vo``, ``pc``,
+            ``sharpness`` or ``360`` (see :mod:`tomosnake.preprocess.centering`).
         half_acquisition: True / False / ``"auto"`` (a 360-degree scan whose axis is more
             than a quarter of the width from the middle is stitched to 180 degrees).
         no_flats, no_darks: the explicit fallback without flats or darks (:data:`NO_FLATS`,
@@ -272,12 +271,10 @@ def prepare(
         flats/darks, and ``meta`` = ``raw.meta`` plus ``center`` (on the returned data) and
         ``preprocess`` (what was done, centre analysis, stripe metrics before and after).
     """
-    try:
-        from tomosnake.preprocess.centering import analyse_center, center_rows
-    except ImportError:  # TEMPORARY: until preprocess/centering.py lands
-        analyse_center, center_rows = _legacy_analyse_center, _legacy_center_rows
+    from tomosnake.preprocess.centering import analyse_center, center_rows
 
-    _check_options(rings, center, center_method, half_acquisition)
+    if rings not in RING_METHODS:  # before the slow part; analyse_center checks the rest
+        raise ConfigError(f"rings must be one of {RING_METHODS}, got {rings!r}")
     src = str(raw.meta.get("source", "scan"))
     theta = np.asarray(raw.theta, dtype=np.float64)
     if not np.all(np.isfinite(theta)):
@@ -293,13 +290,13 @@ def prepare(
     rows = center_rows(nz)
     report = analyse_center({z: proj[:, z, :] for z in rows}, theta, nz, center=center,
                             method=center_method, half_acquisition=half_acquisition,
-                            pixel_size_um=raw.meta.get("pixel_size_um"))
-    per_row = np.asarray(report["per_row"] or [report["center_input_detector"]] * nz)
+                            pixel_size_um=raw.meta.get("pixel_size_um"), frc=False)
+    per_row = row_centers(report, 0, nz)
     if report["half_acquisition"]:
-        proj, theta, per_row = stitch_rows(proj, theta, per_row)
+        proj, theta, per_row = stitch_rows(proj, theta, per_row, report["stitched_width"])
     log.info("%s: rotation centre %.2f (%s)", src, report["center"], report["used"]["method"])
     meta = dict(raw.meta)
-    meta["center"] = float(report["center"]) if report["per_row"] is None else per_row.tolist()
+    meta["center"] = (per_row.tolist() if np.ptp(per_row) > 0 else float(report["center"]))
     meta["preprocess"] = {
         "normalisation": ff.mode,
         "zingers": bool(zingers),
@@ -316,44 +313,3 @@ def prepare(
         "center_analysis": report,
     }
     return RawScan(proj=proj, theta=theta, flat=None, dark=None, meta=meta)
-
-
-def _legacy_center_rows(nz: int) -> list[int]:  # TEMPORARY
-    return list(range(max(0, nz // 2 - 2), min(nz, nz // 2 + 3)))
-
-
-def _legacy_analyse_center(sinos, theta, n_rows, *, center="auto", method="vo",  # TEMPORARY
-                           half_acquisition="auto", pixel_size_um=None, **_):
-    from tomosnake.preprocess.center import find_center, find_center_pc
-
-    sino = np.mean([sinos[z] for z in sorted(sinos)], axis=0)
-    nx = sino.shape[1]
-    full = is_360(theta)
-    stitched = False
-    if center == "auto":
-        if full and half_acquisition is not False:
-            c360 = find_center(sino, theta, "360")
-            stitched = half_acquisition is True or abs(c360 - nx / 2) > 0.25 * nx
-        if stitched:
-            c, used = c360, "360"
-        elif method == "pc" and not full:
-            i = int(np.argmin(theta))
-            j = int(np.argmin(np.abs(theta - (theta[i] + np.pi))))
-            if theta_span(theta) < 0.98 * np.pi:
-                raise InputError(f"scan covers {np.degrees(theta_span(theta)):.1f} deg; phase "
-                                 "correlation needs projections 180 deg apart")
-            c, used = find_center_pc(sino[i][None], sino[j][None]), "pc"
-        else:
-            c, used = find_center(sino, theta, method), method
-    else:
-        c, used = float(center), "given"
-        if full and half_acquisition is not False:
-            stitched = half_acquisition is True or abs(c - nx / 2) > 0.25 * nx
-    if half_acquisition is True and not full:
-        raise ConfigError(f"half_acquisition=true needs a 360-degree scan, angles cover "
-                          f"{np.degrees(theta_span(theta)):.1f} deg")
-    out_c = c
-    if stitched:
-        out_c = stitch_half_acquisition(sino[:, None, :], theta, c)[2]
-    return {"center": float(out_c), "per_row": None, "half_acquisition": stitched,
-            "center_input_detector": float(c), "used": {"method": used, "reason": ""}}
