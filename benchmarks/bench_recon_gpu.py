@@ -1,6 +1,6 @@
 """GPU benchmark: reconstruct a 2048^3 volume from 1500 projections, including zarr I/O.
 
-Writes a synthetic prepared scan (float32 line integrals of cylinders, (1500, 2048, 2048),
+Writes a synthetic prepared scan (float32 exact line integrals of ellipses, (1500, 2048, 2048),
 about 25 GB) to a zarr store under ``--workdir``, then times
 ``reconstruct_store(..., device="cuda")`` slab by slab into recon.zarr (reading,
 reconstructing, writing), and the same code on the CPU for a few slices for the
@@ -24,10 +24,14 @@ import zarr
 
 
 def _synthetic_scan(path: Path, size: int, n_angles: int, slab_rows: int) -> None:
-    """Prepared-scan group: line integrals of a few cylinders along z, with z variation.
+    """Prepared-scan group: exact line integrals of the Shepp-Logan ellipses (analytic
+    generator), scaled per row so slices differ.
 
     Chunks of (32 angles, slab_rows rows, all columns), so a slab reads only its rows.
     """
+    from tomosnake.synth.analytic import project
+    from tomosnake.synth.presets import shepp_logan
+
     theta = np.linspace(0, np.pi, n_angles, endpoint=False)
     root = zarr.open_group(store=str(path), mode="w", zarr_format=3)
     chunk_angles = 32
@@ -35,20 +39,11 @@ def _synthetic_scan(path: Path, size: int, n_angles: int, slab_rows: int) -> Non
                              chunks=(chunk_angles, slab_rows, size))
     root.create_array("theta", shape=theta.shape, dtype="float64")[...] = theta
     root.attrs.update({"center": size / 2, "pixel_size_um": 0.05, "source": "synthetic"})
-    rng = np.random.default_rng(0)
-    cyl = [(rng.uniform(-0.3, 0.3) * size, rng.uniform(-0.3, 0.3) * size,
-            rng.uniform(0.02, 0.1) * size, rng.uniform(0.5, 1.5)) for _ in range(12)]
-    s = np.arange(size) + 0.5 - size / 2
+    ph = shepp_logan(1, size, scale=0.9, mu=0.02)
     zfac = (1 + 0.2 * np.sin(np.linspace(0, 6, size)))[:, None].astype(np.float32)
     for a0 in range(0, n_angles, chunk_angles):
-        block = np.zeros((min(chunk_angles, n_angles - a0), size, size), np.float32)
-        for k, t in enumerate(theta[a0 : a0 + block.shape[0]]):
-            row = np.zeros(size)
-            for x0, y0, r, mu in cyl:
-                d = s - (x0 * np.cos(t) + y0 * np.sin(t))
-                row += 2 * mu * np.sqrt(np.clip(r * r - d * d, 0, None))
-            block[k] = zfac * row.astype(np.float32)
-        proj[a0 : a0 + block.shape[0]] = block
+        rows = project(ph, theta[a0 : a0 + chunk_angles], 1, size, size / 2)  # (k, 1, size)
+        proj[a0 : a0 + rows.shape[0]] = rows * zfac
 
 
 def main() -> int:
@@ -78,7 +73,7 @@ def main() -> int:
 
     root = zarr.open_group(store=str(prep), mode="r")
     theta = root["theta"][...]
-    sample = read_rows(root["proj"], 0, args.cpu_slices)
+    sample = read_rows(root["proj"], 0, args.cpu_slices, f"{prep}/proj")
     reconstruct(sample[:, :2], theta, device="cuda")  # gridding matrix + CUDA plans
     t = time.perf_counter()
     gpu = reconstruct(sample, theta, device="cuda")

@@ -17,7 +17,7 @@ def neutron(shared_data):
     sino = tifffile.imread(shared_data / "real_scans" / "neutron_sinogram_360_stripes.tif")
     theta = np.linspace(0, 2 * np.pi, sino.shape[0], endpoint=False)
     raw = RawScan(sino.astype(np.float32)[:, None, :], theta, meta={"source": "neutron"})
-    return prepare(raw, rings="sort")
+    return prepare(raw, rings="sort", no_flats="row_bright")
 
 
 def _disk(n: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from tomosnake.io.rawscan import RawScan, read_raw_zarr, write_raw_zarr
 from tomosnake.io.reader import ScanReader
 from tomosnake.io.readscan import FORMATS, detect_format, open_scan, read_scan
 from tomosnake.io.scaninfo import ScanInfo
-from tomosnake.io.slabs import concat_volumes, slab_range
 from tomosnake.io.tiffscan import read_tiff_scan, write_tiff_scan
 from tomosnake.io.volume import (
     atomic_output,
@@ -32,7 +31,6 @@ __all__ = [
     "ScanInfo",
     "ScanReader",
     "atomic_output",
-    "concat_volumes",
     "create_volume",
     "detect_format",
     "open_scan",
@@ -45,7 +43,6 @@ __all__ = [
     "read_tiff_volume",
     "read_xradia",
     "scan_info",
-    "slab_range",
     "volume_attrs",
     "write_dxchange",
     "write_raw_zarr",

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from tomosnake import threads
 from tomosnake.errors import ConfigError, InputError
 
 CENTER_METHODS = ("vo", "pc", "360")
@@ -72,7 +73,8 @@ def _vo_metric(sino: np.ndarray, flip: np.ndarray, comp: np.ndarray, shift: floa
     elif k < 0:
         moved[:, k:] = comp[:, k:]
     joined = np.vstack((sino, moved))
-    return float(np.mean(np.abs(np.fft.fftshift(scipy.fft.fft2(joined, workers=-1))) * mask))
+    spec = scipy.fft.fft2(joined, workers=threads.current())
+    return float(np.mean(np.abs(np.fft.fftshift(spec)) * mask))
 
 
 def find_center_vo(

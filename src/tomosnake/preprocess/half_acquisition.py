@@ -9,27 +9,40 @@ on a detector about twice as wide, with the axis in its middle.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
+from tomosnake import threads
 from tomosnake.errors import InputError
 from tomosnake.preprocess.center import half_pair, is_360
 
 
-def _sample(rows: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of ``rows[..., x]`` at fractional column indices ``pos``.
+def _sample(rows: np.ndarray, offset: float, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rows[..., k + offset]`` for k = 0 .. width - 1, and where that lies on the detector.
 
-    Positions up to one pixel outside the detector take the edge value (the stitched detector
-    is rounded up to whole pixels)."""
+    The fractional part is a Fourier shift of the edge-padded rows (band-limited: every
+    offset keeps the same resolution; linear interpolation blurred half-pixel offsets and
+    made the stitched slices' sharpness alternate with the centre). Positions up to one
+    pixel outside the detector count as on it (the stitched detector is rounded up to whole
+    pixels); outside, values are the edge values.
+    """
     n = rows.shape[-1]
-    valid = (pos > -1.0) & (pos < n)
-    p = np.clip(pos, 0, n - 1)
-    i0 = np.clip(np.floor(p).astype(int), 0, n - 2) if n > 1 else np.zeros_like(p, dtype=int)
-    w = p - i0
-    vals = rows[..., i0] * (1 - w) + rows[..., np.minimum(i0 + 1, n - 1)] * w
-    return vals, valid
+    i0 = int(np.floor(offset))
+    frac = offset - i0
+    pad = n // 2 + 2
+    m = int(2 ** np.ceil(np.log2(n + 2 * pad)))
+    wide = np.pad(rows, [(0, 0)] * (rows.ndim - 1) + [(pad, m - n - pad)], mode="edge")
+    if frac:
+        spec = scipy.fft.rfft(wide, axis=-1, workers=threads.current())
+        spec *= np.exp(2j * np.pi * np.fft.rfftfreq(m) * frac)
+        wide = scipy.fft.irfft(spec, n=m, axis=-1, workers=threads.current())
+    k = np.arange(width)
+    vals = wide[..., np.clip(k + i0 + pad, 0, m - 1)]
+    pos = k + offset
+    return vals, (pos > -1.0) & (pos < n)
 
 
 def stitch_half_acquisition(
-    proj360: np.ndarray, theta: np.ndarray, center: float
+    proj360: np.ndarray, theta: np.ndarray, center: float, width: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Join a 360-degree half-acquisition scan into 180-degree data of about double width.
 
@@ -38,6 +51,10 @@ def stitch_half_acquisition(
             angles ``theta`` (radians) covering 360 degrees.
         theta: angles, radians.
         center: rotation axis, tomopy convention (column j spans [j, j+1)), on ``proj360``.
+        width: stitched width (even); default ``2 * ceil(max(center, n - center))``. A common
+            width stitches rows with slightly different centres (a tilted axis) onto one
+            detector with the axis at ``width / 2`` for all; columns beyond both halves take
+            the mean of their edge values.
 
     Returns:
         ``(proj180, theta180, new_center)``: projections (angle, [z,] W) at the angles in
@@ -57,13 +74,18 @@ def stitch_half_acquisition(
         raise InputError(f"rotation centre {center} is outside the detector (0..{n})")
     first, second = half_pair(a, t)
     theta180 = np.sort(t)[: first.shape[0]]
-    half = int(np.ceil(max(center, n - center) - 1e-6))
+    need = int(np.ceil(max(center, n - center) - 1e-6))
+    if width is not None and (width % 2 or width < 2 * need):
+        raise InputError(f"stitched width {width} must be even and >= {2 * need} for centre "
+                         f"{center} on {n} columns")
+    half = need if width is None else width // 2
     width = 2 * half
     s = np.arange(width) + 0.5 - half  # new column centres relative to the axis
-    pos_a = s + center - 0.5  # column index in the first half
+    pos_a = s + center - 0.5  # column index in the first half: k + center - half
     pos_b = center - s - 0.5  # mirrored column index in the second half
-    va, ok_a = _sample(first, pos_a)
-    vb, ok_b = _sample(second, pos_b)
+    va, ok_a = _sample(first, center - half, width)
+    # second[center + half - 1 - k] = flipped second at k + n - center - half
+    vb, ok_b = _sample(second[..., ::-1], n - center - half, width)
     # ramp weights: distance (in pixels) to the own detector edge, zero outside the detector
     wa = np.where(ok_a, np.minimum(pos_a + 0.5, n - 0.5 - pos_a), 0.0)
     wb = np.where(ok_b, np.minimum(pos_b + 0.5, n - 0.5 - pos_b), 0.0)
@@ -71,6 +93,8 @@ def stitch_half_acquisition(
     ramp = max(int(both.sum()), 1)
     wa = np.where(both, np.clip(wa / ramp, 1e-6, None), ok_a.astype(float))
     wb = np.where(both, np.clip(wb / ramp, 1e-6, None), ok_b.astype(float))
+    beyond = ~ok_a & ~ok_b & ((pos_a < 0) & (pos_b >= n) | (pos_a >= n) & (pos_b < 0))
+    wa, wb = np.where(beyond, 0.5, wa), np.where(beyond, 0.5, wb)
     tot = wa + wb
     if np.any(tot == 0):
         raise InputError("the two halves of the half-acquisition scan leave a gap; "

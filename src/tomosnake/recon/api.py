@@ -11,15 +11,17 @@ from tomosnake.errors import ConfigError
 from tomosnake.recon.backend import Backend, get_backend
 from tomosnake.recon.fbp import fbp
 from tomosnake.recon.filters import DEFAULT_FILTER_PAR, check_filter
-from tomosnake.recon.geometry import centers_per_slice, check_projections
-from tomosnake.recon.gridrec import gridrec
+from tomosnake.recon.geometry import centers_per_slice, check_projections, shift_rows
+from tomosnake.recon.gridrec import grid_size, gridrec
 from tomosnake.recon.iterative import cgls, sirt
 
 ALGORITHMS = ("gridrec", "fbp", "sirt", "cgls")
 _SLICES_PER_TASK = 16  # slices per work item: bounds temporary memory, feeds the threads
+#: gridrec's Fourier grids (about three complex64 copies per slice pair) per work item
+_GRID_BYTES = 1 << 30
 
 
-def _run(be: Backend, algorithm: str, p: Any, th: np.ndarray, c: float, filter_name: str,
+def _run(be: Backend, algorithm: str, p: Any, th: np.ndarray, c: Any, filter_name: str,
          options: dict[str, Any]) -> Any:
     if algorithm == "gridrec":
         return gridrec(be, p, th, c, filter_name, options.get("filter_par", DEFAULT_FILTER_PAR),
@@ -47,7 +49,11 @@ def reconstruct(
         proj: (angle, z, x) line integrals (-log of normalised transmission).
         theta: angles in radians, one per projection.
         center: rotation axis in detector columns (column j spans [j, j+1)); a float or
-            one value per slice; default the detector middle ``x / 2``.
+            one value per slice (a tilted axis); default the detector middle ``x / 2``.
+            Per-slice centres keep the batched speed: gridrec applies each slice's centre as
+            a phase on its spectrum (exact); the other algorithms first shift every row onto
+            the median centre (:func:`~tomosnake.recon.geometry.shift_rows`, a Fourier shift;
+            fbp: RMSE against a phantom within 3 % of each slice's own-centre fbp, tested).
         algorithm: "gridrec" (Fourier gridding, tomopy's), "fbp" (filtered
             back-projection; with filter "none" tomopy's unfiltered fbp), "sirt" or "cgls"
             (iterative, for few angles; the filter is ignored).
@@ -77,14 +83,19 @@ def reconstruct(
     n_ang, nz, n_det = p.shape
     centers = centers_per_slice(center, nz, n_det)
     out = np.empty((nz, n_det, n_det), dtype=np.float32)
-    tasks = []
-    for c in np.unique(centers):
-        sel = np.nonzero(centers == c)[0]
-        step = _SLICES_PER_TASK if algorithm in ("gridrec", "fbp") else sel.size
-        tasks += [(float(c), sel[i : i + step]) for i in range(0, sel.size, step)]
+    if algorithm != "gridrec" and np.unique(centers).size > 1:
+        # one centre for all rows: each row is shifted onto it (see shift_rows)
+        common = float(np.median(centers))
+        p = shift_rows(p, common - centers)
+        centers = np.full(nz, common)
+    step = _SLICES_PER_TASK if algorithm in ("gridrec", "fbp") else nz
+    if algorithm == "gridrec":  # 2048 columns: a 4096^2 grid per pair, 4 slices per task
+        pdim = 2 * grid_size(n_det)
+        step = max(2, min(step, 2 * (_GRID_BYTES // (3 * 8 * pdim * pdim))))
+    tasks = [np.arange(i, min(i + step, nz)) for i in range(0, nz, step)]
 
-    def work(task: tuple[float, np.ndarray]) -> None:
-        c, idx = task
+    def work(idx: np.ndarray) -> None:
+        c = centers[idx] if algorithm == "gridrec" else float(centers[idx[0]])
         rec = _run(be, algorithm, be.asarray(p[:, idx]), th, c, filter_name, options)
         out[idx] = be.to_numpy(rec)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
+from tomosnake import threads
 from tomosnake.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,14 +29,18 @@ class Backend:
     """The array module ``xp``, its sparse-matrix and FFT modules and the device name.
 
     ``fft`` follows ``scipy.fft`` (single precision stays single precision);
-    ``fft_kwargs`` are extra arguments for its transforms (threads on the CPU).
+    :attr:`fft_kwargs` are extra arguments for its transforms.
     """
 
     xp: ModuleType
     sparse: ModuleType
     fft: ModuleType
     device: str
-    fft_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fft_kwargs(self) -> dict[str, Any]:
+        """``workers``: the job's thread count (:func:`tomosnake.threads.current`) on the CPU."""
+        return {"workers": threads.current()} if self.device == "cpu" else {}
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move ``a`` to this backend's device."""
@@ -46,7 +51,7 @@ class Backend:
         return a.get() if hasattr(a, "get") and self.device == "cuda" else np.asarray(a)
 
 
-CPU = Backend(np, scipy.sparse, scipy.fft, "cpu", {"workers": -1})
+CPU = Backend(np, scipy.sparse, scipy.fft, "cpu")
 
 
 @functools.lru_cache(maxsize=1)

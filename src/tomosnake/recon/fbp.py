@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tomosnake.recon.backend import Backend
-from tomosnake.recon.filters import DEFAULT_FILTER_PAR, filter_response
+from tomosnake.recon.filters import DEFAULT_FILTER_PAR, ramlak_response, window
 from tomosnake.recon.project import backproject
 
 
@@ -33,11 +33,17 @@ def filter_sinograms(
     filter_name: str,
     filter_par: Sequence[float] = DEFAULT_FILTER_PAR,
 ) -> object:
-    """Filter rows (..., n_det) with the ramp |nu| (cycles/pixel) times tomopy's window."""
+    """Filter rows (..., n_det) with the ramp |nu| (cycles/pixel) times tomopy's window.
+
+    The ramp is the discrete Ram-Lak kernel's (:func:`~tomosnake.recon.filters.ramlak_response`),
+    not the sampled |nu|, whose zero at zero frequency leaves slices with a negative offset
+    (a disc of attenuation 1 read 0.996 in air of -0.004; now 1.000 and 0.000).
+    """
     xp = be.xp
     n_det = sino.shape[-1]
     pd = padded_length(n_det)
-    resp = filter_response(filter_name, np.fft.rfftfreq(pd), filter_par) / 2.0
+    freq = np.fft.rfftfreq(pd)
+    resp = ramlak_response(pd)[: freq.size] * window(filter_name, freq, filter_par) / 2.0
     spec = be.fft.rfft(sino, n=pd, axis=-1, **be.fft_kwargs)
     spec *= be.asarray(resp.astype(np.float32))
     return be.fft.irfft(spec, n=pd, axis=-1, **be.fft_kwargs)[..., :n_det].astype(xp.float32)

@@ -45,6 +45,29 @@ def filter_response(
     raise ConfigError(f"filter_name must be one of {', '.join(FILTERS)}, got {name!r}")
 
 
+def ramlak_response(n: int) -> np.ndarray:
+    """2 x the frequency response of the discrete Ram-Lak kernel (Kak & Slaney 3.29), length n.
+
+    On the FFT frequencies of an n-point row (tomopy's |2x| convention). Close to |2x|
+    except at the lowest frequencies, where the sampled ramp's offset and cupping error
+    come from; not zero at zero frequency on a finite row.
+    """
+    k = np.fft.fftfreq(n, 1.0 / n)
+    h = np.zeros(n)
+    h[0] = 0.25
+    odd = k.astype(int) % 2 == 1
+    h[odd] = -1.0 / (np.pi * k[odd]) ** 2
+    return 2.0 * np.real(np.fft.fft(h))
+
+
+def window(name: str, x: np.ndarray, filter_par: Sequence[float] = DEFAULT_FILTER_PAR
+           ) -> np.ndarray:
+    """tomopy's filter ``name`` divided by its ramp |2x| (1 at x = 0) at ``x`` cycles/pixel."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    safe = np.where(x == 0, 1.0, x)
+    return np.where(x == 0, 1.0, filter_response(name, safe, filter_par) / (2 * safe))
+
+
 def check_filter(name: str) -> str:
     """Return ``name`` if it is a known filter, else raise ConfigError."""
     if name not in FILTERS:

@@ -15,7 +15,9 @@ and pixel q's centre at ``q - n/2`` instead (half a pixel off at angles other th
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
+from tomosnake import threads
 from tomosnake.errors import ConfigError, InputError
 
 
@@ -55,3 +57,27 @@ def check_projections(proj: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, 
     if not np.all(np.isfinite(p)):
         raise InputError("projections hold NaN or infinite values (normalise and take -log first)")
     return p, th
+
+
+def shift_rows(proj: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Move each row's content by ``shifts[z]`` columns (angle, z, x) -> new float32 array.
+
+    ``out[:, z, u] = proj[:, z, u - shifts[z]]``: a sinogram whose axis is at ``c`` has it
+    at ``c + shifts[z]`` afterwards. A Fourier shift (exact for band-limited rows) on rows
+    edge-padded to twice their length, so nothing wraps around; rows with a zero shift are
+    copied unchanged.
+    """
+    p = np.asarray(proj, dtype=np.float32)
+    s = np.asarray(shifts, dtype=np.float64)
+    out = p.copy()
+    n = p.shape[-1]
+    pad = n // 2 + 1
+    m = int(2 ** np.ceil(np.log2(n + 2 * pad)))
+    freq = np.fft.rfftfreq(m)
+    for z in np.flatnonzero(s):
+        wide = np.pad(p[:, z, :], ((0, 0), (pad, m - n - pad)), mode="edge")
+        spec = scipy.fft.rfft(wide, axis=-1, workers=threads.current())
+        spec *= np.exp(-2j * np.pi * freq * s[z])
+        back = scipy.fft.irfft(spec, n=m, axis=-1, workers=threads.current())
+        out[:, z, :] = back[:, pad : pad + n]
+    return out

@@ -1,4 +1,9 @@
-"""Beamtime simulator: NMC-cathode phantoms with ground truth, and raw scans of them."""
+"""Beamtime simulator: NMC-cathode phantoms with ground truth, and raw scans of them.
+
+Two generators: :mod:`~tomosnake.synth.beamtime` (voxel phantom, Siddon projector, small
+scans) and :mod:`~tomosnake.synth.largescan` (analytic shapes, exact line integrals, scans of
+any size written block by block; phantoms in :mod:`~tomosnake.synth.presets`).
+"""
 
 from tomosnake.synth.beamtime import (
     DEFAULT_MU,
@@ -6,6 +11,7 @@ from tomosnake.synth.beamtime import (
     make_spec,
     simulate_scan,
     truth_path,
+    write_from_config,
     write_simulated_scan,
     write_truth,
 )
@@ -20,6 +26,7 @@ __all__ = [
     "nmc_phantom",
     "simulate_scan",
     "truth_path",
+    "write_from_config",
     "write_simulated_scan",
     "write_truth",
 ]

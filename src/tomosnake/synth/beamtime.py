@@ -245,3 +245,23 @@ def write_simulated_scan(
     scan.meta["source"] = str(path)
     writers[fmt](scan, path)
     return Path(path), write_truth(truth, truth_path(path), spec)
+
+
+def write_from_config(path: str | os.PathLike[str], cfg: dict[str, Any],
+                      fmt: str = "dxchange") -> tuple[Path, Path]:
+    """Write a simulated scan and its truth (``NAME_truth.zarr``) from a ``simulate.NAME`` entry.
+
+    ``generator: siddon`` (default) is this module's simulator (:func:`make_spec` keys);
+    ``generator: analytic`` the large-scan generator
+    (:func:`tomosnake.synth.largescan.analytic_from_config` keys).
+    """
+    cfg = dict(cfg)
+    generator = cfg.pop("generator", "siddon")
+    if generator == "analytic":
+        from tomosnake.synth.largescan import analytic_from_config
+
+        scan, truth = analytic_from_config(path, cfg, fmt, truth=truth_path(path))
+        return scan, truth  # type: ignore[return-value]
+    if generator != "siddon":
+        raise ConfigError(f"simulate generator {generator!r}: expected 'siddon' or 'analytic'")
+    return write_simulated_scan(path, make_spec(**cfg), fmt)

@@ -176,5 +176,6 @@ def _ome_level_attrs(path: Path) -> dict[str, Any]:
 
 def z_slabs(nz: int, plane_bytes: int, budget_bytes: int = 256 * 2**20) -> list[tuple[int, int]]:
     """Split ``range(nz)`` into (start, stop) slabs of at most ``budget_bytes`` each."""
-    step = max(1, budget_bytes // max(plane_bytes, 1))
-    return [(z, min(z + step, nz)) for z in range(0, nz, step)]
+    from tomosnake.layout import slab_ranges
+
+    return slab_ranges(nz, max(1, budget_bytes // max(plane_bytes, 1)))
