@@ -33,17 +33,15 @@ def main() -> int:
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="tomosnake-load-"))
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "Snakefile", work / "Snakefile")
-    for folder in ("workflow", "envs"):
-        shutil.copytree(REPO / folder, work / folder, dirs_exist_ok=True)
     (work / "config").mkdir(exist_ok=True)
     names = [f"s{i:03d}" for i in range(args.scans)]
     config = {
         "scans": "config/scans.tsv",
         "simulate": {n: {"shape": [8, 32, 32], "angles": 48, "seed": i,
                          "center_offset": round((i % 7) - 3.1, 1)} for i, n in enumerate(names)},
-        "recon": {"slabs": 1, "crop": 32},
-        "segment": {"method": "otsu", "chunks": 1},
+        "layout": {"slabs": 1},
+        "recon": {"crop": 32},
+        "segment": {"method": "otsu"},
         "morph": {"metrics": ["fractions", "surface", "connectivity"]},
     }
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -51,8 +49,10 @@ def main() -> int:
     (work / "config" / "scans.tsv").write_text("scan_id\tpath\n" + rows)
 
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "results/summary.csv", "--cores", "2",
-                           "--quiet", "progress"], cwd=work, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s",
+                           str(REPO / "workflow" / "Snakefile"), "results/summary.csv",
+                           "--cores", "2", "--quiet", "progress"],
+                          cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
         print(proc.stderr[-4000:])
