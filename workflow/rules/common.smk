@@ -8,7 +8,6 @@ from tomosnake.beamtime import Beamtime
 from tomosnake.preflight import DEFAULT_CACHE
 from tomosnake.provenance import code_fingerprint
 
-
 # Validates config (workflow/schemas/config.schema.yaml, defaults filled in) and scan sheet,
 # then checks every scan's headers: one error lists every problem, before any job.
 BT = Beamtime(config, cache_dir=DEFAULT_CACHE)
@@ -56,7 +55,10 @@ def parts(pattern, count):
     """Input function: the part stores (blocks or slabs) of the job's scan."""
 
     def inputs(wildcards):
-        return [pattern.format(scan=wildcards.scan, i=i) for i in range(count(wildcards.scan))]
+        return [
+            pattern.format(scan=wildcards.scan, i=i)
+            for i in range(count(wildcards.scan))
+        ]
 
     return inputs
 
@@ -101,7 +103,9 @@ def job_resource(rule, what):
     for half as much again."""
 
     def value(wildcards, threads, attempt):
-        mem_mb, runtime = BT.sizes(wildcards.scan, {rule: threads})[rule].attempt(attempt)
+        mem_mb, runtime = BT.sizes(wildcards.scan, {rule: threads})[rule].attempt(
+            attempt
+        )
         return mem_mb if what == "mem_mb" else runtime
 
     return value
@@ -111,6 +115,14 @@ def gpu_env(path):
     """The CUDA build of a stage's environment (``STAGE-gpu.yaml``) when ``gpu_envs`` is set
     (profiles/slurm-gpu sets it), else the CPU one."""
     return path.replace(".yaml", "-gpu.yaml") if config["gpu_envs"] else path
+
+
+def segment_inputs(wildcards):
+    inputs = {"recon": IMAGE0.format(scan=wildcards.scan)}
+    method = SETTINGS[wildcards.scan]["segment"]["method"]
+    if method != "otsu":
+        inputs["model"] = f"results/models/segment_{method}.pt"
+    return inputs
 
 
 def per_scan(pattern, scans=None):

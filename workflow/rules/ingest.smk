@@ -8,20 +8,20 @@ rule flats:
         get_raw,
     output:
         temp(directory(f"{TMP}/{{scan}}/flats.zarr")),
-    params:
-        fmt=lambda wc: SCANS[wc.scan].get("format", "auto"),
-        prep=settings("preprocess", "no_flats", "no_darks"),
-        code=code("flats", "flats.py"),
     log:
         "logs/ingest/{scan}.flats.log",
     benchmark:
         "results/benchmarks/flats/{scan}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=job_resource("ingest", "mem_mb"),
         runtime=job_resource("ingest", "runtime"),
-    conda:
-        "../envs/preprocess.yaml"
+    params:
+        fmt=lambda wc: SCANS[wc.scan].get("format", "auto"),
+        prep=settings("preprocess", "no_flats", "no_darks"),
+        code=code("flats", "flats.py"),
     script:
         "../scripts/flats.py"
 
@@ -32,21 +32,21 @@ rule ingest:
         flats=rules.flats.output[0],
     output:
         temp(directory(f"{TMP}/{{scan}}/prep.parts/{{i}}.zarr")),
+    log:
+        "logs/ingest/{scan}.{i}.log",
+    benchmark:
+        "results/benchmarks/ingest/{scan}.{i}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=job_resource("ingest", "mem_mb"),
+        runtime=job_resource("ingest", "runtime"),
     params:
         fmt=lambda wc: SCANS[wc.scan].get("format", "auto"),
         voxel_size_um=lambda wc: SCANS[wc.scan].get("voxel_size_um"),
         prep=settings("preprocess", "zingers", "paganin"),
         code=code("ingest", "ingest.py"),
-    log:
-        "logs/ingest/{scan}.{i}.log",
-    benchmark:
-        "results/benchmarks/ingest/{scan}.{i}.tsv"
-    threads: 1
-    resources:
-        mem_mb=job_resource("ingest", "mem_mb"),
-        runtime=job_resource("ingest", "runtime"),
-    conda:
-        "../envs/preprocess.yaml"
     script:
         "../scripts/ingest.py"
 
@@ -57,17 +57,17 @@ rule prep_merge:
         parts=parts(f"{TMP}/{{scan}}/prep.parts/{{i}}.zarr", n_blocks),
     output:
         directory(PREP) if KEEP_PREP else temp(directory(PREP)),
-    params:
-        code=code("prep_merge", "ingest.py", "flats.py"),
     log:
         "logs/ingest/{scan}.merge.log",
     benchmark:
         "results/benchmarks/prep_merge/{scan}.tsv"
+    conda:
+        "../envs/io.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/io.yaml"
+    params:
+        code=code("prep_merge", "ingest.py", "flats.py"),
     script:
         "../scripts/prep_merge.py"

@@ -6,19 +6,19 @@ rule morphology:
         LABELS0,
     output:
         "results/{scan}/morphology.json",
-    params:
-        morph=settings("morph"),
-        code=code("morphology", "morphology.py"),
     log:
         "logs/morph/{scan}.log",
     benchmark:
         "results/benchmarks/morphology/{scan}.tsv"
+    conda:
+        "../envs/morph.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/morph.yaml"
+    params:
+        morph=settings("morph"),
+        code=code("morphology", "morphology.py"),
     script:
         "../scripts/morphology.py"
 
@@ -29,19 +29,19 @@ rule summary:
         truth=per_scan("results/{scan}/truth_check.json", BT.simulated),
     output:
         "results/summary.csv",
-    params:
-        scans=list(SCANS),
-        simulated=BT.simulated,
-        code=code("summary", "summary.py"),
     log:
         "logs/morph/summary.log",
     benchmark:
         "results/benchmarks/summary/all.tsv"
+    conda:
+        "../envs/morph.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/morph.yaml"
+    params:
+        scans=list(SCANS),
+        simulated=BT.simulated,
+        code=code("summary", "summary.py"),
     script:
         "../scripts/summary.py"

@@ -8,6 +8,16 @@ rule center:
     output:
         json="results/{scan}/center.json",
         sweep="results/{scan}/center_sweep.tif",
+    log:
+        "logs/recon/{scan}.center.log",
+    benchmark:
+        "results/benchmarks/center/{scan}.tsv"
+    conda:
+        gpu_env("../envs/recon.yaml")
+    threads: 2
+    resources:
+        mem_mb=job_resource("center", "mem_mb"),
+        runtime=job_resource("center", "runtime"),
     params:
         prep=settings(
             "preprocess",
@@ -20,16 +30,6 @@ rule center:
         ),
         recon=settings("recon", "center_sweep", "frc", "device"),
         code=code("center", "center.py"),
-    log:
-        "logs/recon/{scan}.center.log",
-    benchmark:
-        "results/benchmarks/center/{scan}.tsv"
-    threads: 2
-    resources:
-        mem_mb=job_resource("center", "mem_mb"),
-        runtime=job_resource("center", "runtime"),
-    conda:
-        gpu_env("../envs/recon.yaml")
     script:
         "../scripts/center.py"
 
@@ -40,21 +40,21 @@ rule recon_slab:
         center="results/{scan}/center.json",
     output:
         temp(directory(f"{TMP}/{{scan}}/recon.parts/{{i}}.zarr")),
+    log:
+        "logs/recon/{scan}.{i}.log",
+    benchmark:
+        "results/benchmarks/recon_slab/{scan}.{i}.tsv"
+    conda:
+        gpu_env("../envs/recon.yaml")
+    threads: 2
+    resources:
+        mem_mb=job_resource("recon_slab", "mem_mb"),
+        runtime=job_resource("recon_slab", "runtime"),
     params:
         layout=settings("layout"),
         rings=lambda wc: SETTINGS[wc.scan]["preprocess"]["rings"],
         recon=settings("recon"),
         code=code("recon_slab", "recon_slab.py"),
-    log:
-        "logs/recon/{scan}.{i}.log",
-    benchmark:
-        "results/benchmarks/recon_slab/{scan}.{i}.tsv"
-    threads: 2
-    resources:
-        mem_mb=job_resource("recon_slab", "mem_mb"),
-        runtime=job_resource("recon_slab", "runtime"),
-    conda:
-        gpu_env("../envs/recon.yaml")
     script:
         "../scripts/recon_slab.py"
 
@@ -65,17 +65,17 @@ rule recon_merge:
         center="results/{scan}/center.json",
     output:
         directory(IMAGE0),
-    params:
-        code=code("recon_merge", "recon_slab.py", "recon_merge.py"),
     log:
         "logs/recon/{scan}.merge.log",
     benchmark:
         "results/benchmarks/recon_merge/{scan}.tsv"
+    conda:
+        "../envs/io.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/io.yaml"
+    params:
+        code=code("recon_merge", "recon_slab.py", "recon_merge.py"),
     script:
         "../scripts/recon_merge.py"

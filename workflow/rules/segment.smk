@@ -11,21 +11,21 @@ rule train_segmenter:
         truth=[BT.truth_of(s) for s in TRAIN_SCANS],
     output:
         "results/models/segment_cnn.pt",
+    log:
+        "logs/segment/train_cnn.log",
+    benchmark:
+        "results/benchmarks/train_segmenter/cnn.tsv"
+    conda:
+        gpu_env("../envs/segment.yaml")
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         method="cnn",
         slices=config["segment"]["train_slices"],
         epochs=config["segment"]["epochs"],
         code=code("train_segmenter", "train_segmenter.py"),
-    log:
-        "logs/segment/train_cnn.log",
-    benchmark:
-        "results/benchmarks/train_segmenter/cnn.tsv"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        gpu_env("../envs/segment.yaml")
     script:
         "../scripts/train_segmenter.py"
 
@@ -35,22 +35,14 @@ rule train_segmenter:
 use rule train_segmenter as train_forest with:
     output:
         "results/models/segment_rf.pt",
-    params:
-        method="rf",
-        epochs=None,  # params are merged with the CNN rule's: drop its epochs
-        code=code("train_segmenter", "train_segmenter.py"),
     log:
         "logs/segment/train_rf.log",
     benchmark:
         "results/benchmarks/train_forest/rf.tsv"
-
-
-def segment_inputs(wildcards):
-    inputs = {"recon": IMAGE0.format(scan=wildcards.scan)}
-    method = SETTINGS[wildcards.scan]["segment"]["method"]
-    if method != "otsu":
-        inputs["model"] = f"results/models/segment_{method}.pt"
-    return inputs
+    params:
+        method="rf",
+        epochs=None,  # params are merged with the CNN rule's: drop its epochs
+        code=code("train_segmenter", "train_segmenter.py"),
 
 
 rule segment_slab:
@@ -58,20 +50,20 @@ rule segment_slab:
         unpack(segment_inputs),
     output:
         temp(directory(f"{TMP}/{{scan}}/labels.parts/{{i}}.zarr")),
-    params:
-        layout=settings("layout"),
-        seg=settings("segment", "method"),
-        code=code("segment_slab", "segment_slab.py"),
     log:
         "logs/segment/{scan}.{i}.log",
     benchmark:
         "results/benchmarks/segment_slab/{scan}.{i}.tsv"
+    conda:
+        gpu_env("../envs/segment.yaml")
     threads: 2
     resources:
         mem_mb=job_resource("segment_slab", "mem_mb"),
         runtime=job_resource("segment_slab", "runtime"),
-    conda:
-        gpu_env("../envs/segment.yaml")
+    params:
+        layout=settings("layout"),
+        seg=settings("segment", "method"),
+        code=code("segment_slab", "segment_slab.py"),
     script:
         "../scripts/segment_slab.py"
 
@@ -83,18 +75,18 @@ rule segment_merge:
     output:
         labels=directory(LABELS0),
         qc="results/{scan}/segment_qc.json",
-    params:
-        code=code("segment_merge", "segment_slab.py", "segment_merge.py"),
     log:
         "logs/segment/{scan}.merge.log",
     benchmark:
         "results/benchmarks/segment_merge/{scan}.tsv"
+    conda:
+        "../envs/io.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/io.yaml"
+    params:
+        code=code("segment_merge", "segment_slab.py", "segment_merge.py"),
     script:
         "../scripts/segment_merge.py"
 
@@ -106,17 +98,17 @@ rule truth_check:
         truth=get_truth,
     output:
         "results/{scan}/truth_check.json",
-    params:
-        code=code("truth_check", "truth_check.py"),
     log:
         "logs/segment/{scan}.truth.log",
     benchmark:
         "results/benchmarks/truth_check/{scan}.tsv"
+    conda:
+        "../envs/io.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/io.yaml"
+    params:
+        code=code("truth_check", "truth_check.py"),
     script:
         "../scripts/truth_check.py"

@@ -5,18 +5,18 @@ rule simulate_dxchange:
     output:
         scan="resources/sim/{name}.h5",
         truth=directory("resources/sim/{name}_truth.zarr"),
-    params:
-        spec=lambda wc: config["simulate"][wc.name],
-        fmt="dxchange",
     log:
         "logs/simulate/{name}.log",
     benchmark:
         "results/benchmarks/simulate/{name}.tsv"
+    conda:
+        "../envs/tomosnake.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/tomosnake.yaml"
+    params:
+        spec=lambda wc: config["simulate"][wc.name],
+        fmt="dxchange",
     script:
         "../scripts/simulate.py"
 
@@ -25,17 +25,17 @@ rule simulate_tiff:
     output:
         scan=directory("resources/sim/{name}_tiff"),
         truth=directory("resources/sim/{name}_tiff_truth.zarr"),
-    params:
-        spec=lambda wc: config["simulate"][wc.name],
-        fmt="tiff",
     log:
         "logs/simulate/{name}_tiff.log",
     benchmark:
         "results/benchmarks/simulate/{name}_tiff.tsv"
+    conda:
+        "../envs/tomosnake.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/tomosnake.yaml"
+    params:
+        spec=lambda wc: config["simulate"][wc.name],
+        fmt="tiff",
     script:
         "../scripts/simulate.py"

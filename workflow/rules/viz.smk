@@ -6,19 +6,19 @@ rule image_level:
         lambda wc: f"{OME}/{int(wc.level) - 1}",
     output:
         directory(f"{OME}/{{level}}"),
-    params:
-        labels=False,
-        code=code("pyramid_level", "pyramid_level.py"),
     log:
         "logs/viz/{scan}.level{level}.log",
     benchmark:
         "results/benchmarks/image_level/{scan}.{level}.tsv"
+    conda:
+        "../envs/viz.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/viz.yaml"
+    params:
+        labels=False,
+        code=code("pyramid_level", "pyramid_level.py"),
     script:
         "../scripts/pyramid_level.py"
 
@@ -28,13 +28,13 @@ use rule image_level as label_level with:
         lambda wc: f"{OME}/labels/phases/{int(wc.level) - 1}",
     output:
         directory(f"{OME}/labels/phases/{{level}}"),
-    params:
-        labels=True,
-        code=code("pyramid_level", "pyramid_level.py"),
     log:
         "logs/viz/{scan}.labels{level}.log",
     benchmark:
         "results/benchmarks/label_level/{scan}.{level}.tsv"
+    params:
+        labels=True,
+        code=code("pyramid_level", "pyramid_level.py"),
 
 
 rule ome_metadata:
@@ -45,18 +45,18 @@ rule ome_metadata:
         f"{OME}/zarr.json",
         f"{OME}/labels/zarr.json",
         f"{OME}/labels/phases/zarr.json",
-    params:
-        code=code("ome_metadata", "ome_metadata.py"),
     log:
         "logs/viz/{scan}.ome.log",
     benchmark:
         "results/benchmarks/ome_metadata/{scan}.tsv"
+    conda:
+        "../envs/viz.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/viz.yaml"
+    params:
+        code=code("ome_metadata", "ome_metadata.py"),
     script:
         "../scripts/ome_metadata.py"
 
@@ -71,18 +71,18 @@ rule figures:
         segment_qc="results/{scan}/segment_qc.json",
     output:
         directory("results/{scan}/figures"),
-    params:
-        code=code("figures", "figures.py"),
     log:
         "logs/viz/{scan}.figures.log",
     benchmark:
         "results/benchmarks/figures/{scan}.tsv"
+    conda:
+        "../envs/viz.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/viz.yaml"
+    params:
+        code=code("figures", "figures.py"),
     script:
         "../scripts/figures.py"
 
@@ -92,19 +92,19 @@ rule meshes:
         lambda wc: label_level(wc.scan, view_level(wc.scan, 512)),
     output:
         directory("results/{scan}/meshes"),
-    params:
-        viz=config["viz"],
-        code=code("meshes", "meshes.py"),
     log:
         "logs/viz/{scan}.meshes.log",
     benchmark:
         "results/benchmarks/meshes/{scan}.tsv"
+    conda:
+        "../envs/viz.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/viz.yaml"
+    params:
+        viz=config["viz"],
+        code=code("meshes", "meshes.py"),
     script:
         "../scripts/meshes.py"
 
@@ -123,6 +123,16 @@ rule report:
         sheet=config["scans"],
     output:
         "results/report.html",
+    log:
+        "logs/viz/report.log",
+    benchmark:
+        "results/benchmarks/report/all.tsv"
+    conda:
+        "../envs/viz.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         scans=list(SCANS),
         sheet_rows=SCANS,
@@ -131,15 +141,5 @@ rule report:
         benchmarks="results/benchmarks",
         options=config["report"],
         code=code("report", "report.py"),
-    log:
-        "logs/viz/report.log",
-    benchmark:
-        "results/benchmarks/report/all.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/viz.yaml"
     script:
         "../scripts/report.py"
