@@ -61,7 +61,14 @@ def test_non_percolating_phase_in_json_and_row(tmp_path):
     lab = np.zeros((16, 12, 12), dtype=np.uint8)
     lab[:, :, 6:] = 1
     lab[:, 4, :] = 2  # phase 2: a sheet normal to y
-    rec = analyse(lab, {"a": 0, "b": 1, "c": 2}, 0.1, metrics=("tau", "vf"), axes=("y",))
+    rec = analyse(
+        lab,
+        {"a": 0, "b": 1, "c": 2},
+        0.1,
+        metrics=("tau", "vf"),
+        axes=("y",),
+        settings={"sample": {"mode": "none"}},
+    )
     t = rec["tortuosity"]["c"]["y"]
     assert math.isinf(t["tau"]) and t["flag"] == "non-percolating"
     row = summary_row(rec)

@@ -36,9 +36,19 @@ def test_component_merged_across_many_chunks(tmp_path):
     lab[10:20, 5, 6] = 1  # U-turn bridging chunks: same component
     lab[29, 0, :] = 1
     store = write_volume(tmp_path / "l.zarr", lab, chunks=(4, 10, 10))
-    res = connectivity(zarr.open_array(str(store), mode="r"), {"a": 1}, axes=("z",))["a"]
+    arr = zarr.open_array(str(store), mode="r")
+    res = connectivity(arr, {"a": 1}, axes=("z",), slab_voxels=4 * 10 * 10)["a"]
     assert res["n_components"] == 2
     assert res["axes"]["z"]["percolating_fraction"] == pytest.approx(40 / 50)
+    # a U that leaves a slab and comes back in a later one is still one component
+    lab2 = np.zeros((30, 10, 10), dtype=np.uint8)
+    lab2[2:25, 2, 2] = lab2[2:25, 2, 7] = lab2[24, 2, 2:8] = 1
+    lab2[:2, 5, 5] = 1
+    for planes in (1, 3, 5, 30):
+        res = connectivity(lab2, {"a": 1}, axes=("z",), slab_voxels=planes * 100)["a"]
+        assert res["n_components"] == 2 and res["n_isolated"] == 1, planes
+        assert res["largest_component_fraction"] == pytest.approx(50 / 52)  # the U
+        assert res["axes"]["z"]["dead_end_fraction"] == pytest.approx(2 / 52)
 
 
 def test_chunked_equals_in_memory_on_real_electrode(tmp_path, shared_data):
@@ -46,8 +56,10 @@ def test_chunked_equals_in_memory_on_real_electrode(tmp_path, shared_data):
     phases = {"pore": 0, "nmc": 85, "cbd": 170}
     store = write_volume(tmp_path / "e.zarr", img, chunks=(7, 80, 72))
     arr = zarr.open_array(str(store), mode="r")
-    assert connectivity(arr, phases) == connectivity(img, phases)
-    assert volume_fractions(arr, phases) == volume_fractions(img, phases)
+    for planes in (7, 14, 1):
+        chunked = connectivity(arr, phases, slab_voxels=planes * 80 * 72)
+        assert chunked == connectivity(img, phases), planes
+    assert volume_fractions(arr, phases, slab_voxels=7 * 80 * 72) == volume_fractions(img, phases)
     # component count cross-checked with a whole-volume cc3d labelling
     for name, code in phases.items():
         n = cc3d.connected_components(img == code, connectivity=6, return_N=True)[1]

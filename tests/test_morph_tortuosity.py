@@ -95,6 +95,68 @@ def test_matches_taufactor_on_real_electrode(electrode_crop, axis, size):
     assert ours.eps == pytest.approx(float(s.VF[0]), rel=1e-6)
 
 
+@pytest.mark.parametrize("axis", ["z", "x"])
+def test_matches_taufactor_run_to_a_tight_tolerance(electrode_crop, axis):
+    """Against taufactor converged to conv_crit 1e-4, the float32 multigrid solver agrees
+    to 0.01 % (issue 13 asks for 0.1 %)."""
+    import taufactor
+
+    pore = electrode_crop[:64, :64, :64] == 0
+    ours = tortuosity(pore, axis)
+    img = np.ascontiguousarray(np.moveaxis(pore, "zyx".index(axis), 0)).astype(np.uint8)
+    ref = float(taufactor.Solver(img, device="cpu").solve(verbose=False, conv_crit=1e-4)[0])
+    assert ours.tau == pytest.approx(ref, rel=1e-4)
+
+
+def _reference_system(perc: np.ndarray):
+    """Graph Laplacian of the unit-conductance voxel graph with the Dirichlet terms, by loops."""
+    import scipy.sparse as sp
+
+    idx = -np.ones(perc.shape, int)
+    idx[perc] = np.arange(perc.sum())
+    rows, cols = [], []
+    for axis in range(3):
+        a = np.moveaxis(idx, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        both = (lo >= 0) & (hi >= 0)
+        rows += [lo[both], hi[both]]
+        cols += [hi[both], lo[both]]
+    n = int(perc.sum())
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    adj = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n))
+    dirichlet = np.zeros(perc.shape)
+    dirichlet[0] += 2.0
+    dirichlet[-1] += 2.0
+    b = np.zeros(perc.shape)
+    b[-1] = 2.0
+    lap = sp.diags(np.asarray(adj.sum(axis=1)).ravel() + dirichlet[perc]) - adj
+    return lap.tocsr(), b[perc]
+
+
+def test_assembled_system_and_its_galerkin_coarse_level():
+    """The fine matrix is the voxel graph Laplacian; the coarse level assembled from the
+    grid equals T^T A T for the 2x2x2 block aggregation T (odd sizes included)."""
+    import scipy.sparse as sp
+
+    from tomosnake.morph.solver import GridLevel, assemble, coarsen, energy
+    from tomosnake.morph.tortuosity import percolating_mask
+
+    rng = np.random.default_rng(3)
+    perc = percolating_mask(rng.random((11, 9, 7)) < 0.6, 0)
+    level = GridLevel(perc)
+    coarse = coarsen(level)
+    fine = assemble(level, np.float64, coarse)
+    ref, b = _reference_system(perc)
+    assert abs(fine.a - ref).max() == 0 and np.array_equal(fine.b, b)
+    n, nc = fine.a.shape[0], int(coarse.occ.sum())
+    t = sp.csr_matrix((np.ones(n), (np.arange(n), fine.agg)), shape=(n, nc))
+    galerkin = (t.T @ fine.a @ t).toarray()
+    np.testing.assert_array_equal(assemble(coarse, np.float64).a.toarray(), galerkin)
+    x = rng.random(n)
+    quadratic = x @ (ref @ x) - 2 * b @ x + fine.c0
+    assert energy(perc, x) == pytest.approx(quadratic, rel=1e-12)
+
+
 def test_torch_backend_agrees_with_cpu(electrode_crop):
     crop = electrode_crop[:48, :48, :48] == 0
     a = tortuosity(crop, "y")

@@ -7,6 +7,7 @@ so the command line, the library and the workflow all take their defaults from i
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from collections.abc import Mapping
@@ -28,10 +29,22 @@ def schema(name: str = "config") -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _default(spec: dict[str, Any]) -> Any:
+    """A property's default; for an object with properties, its declared default completed
+    with its properties' defaults (recursively)."""
+    if "properties" not in spec:
+        return copy.deepcopy(spec.get("default"))
+    out = copy.deepcopy(spec.get("default", {}))
+    for key, sub in spec["properties"].items():
+        if key not in out and ("default" in sub or "properties" in sub):
+            out[key] = _default(sub)
+    return out
+
+
 def defaults(section: str) -> dict[str, Any]:
-    """``{key: default}`` of one config section (e.g. ``"segment"``)."""
-    props = schema()["properties"][section]["properties"]
-    return {k: v["default"] for k, v in props.items() if "default" in v}
+    """``{key: default}`` of one config section (e.g. ``"segment"``), nested sections
+    completed with their own keys' defaults."""
+    return _default(schema()["properties"][section])
 
 
 def _fill_defaults(validator_class):
@@ -64,8 +77,6 @@ def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
 
 def validate_config(config: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
     """A copy of ``config`` validated against the schema with every default filled in."""
-    import copy
-
     cfg = copy.deepcopy(dict(config))
     problem = first_error(_Filling(schema()), cfg)
     if problem:

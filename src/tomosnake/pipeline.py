@@ -350,13 +350,16 @@ def truth_check(center_json: PathLike, labels: PathLike, truth: PathLike, out: P
 # ---------------------------------------------------------------- quantification ------
 
 
-def morphology(labels: PathLike, out: PathLike, metrics: Sequence[str],
-               voxel_size_um: float | None = None, **options: Any) -> Path:
-    """Quantify a labels store into ``morphology.json``."""
-    from tomosnake.morph import analyse_store, write_morphology_json
+def morphology(labels: PathLike, out: PathLike, **settings: Any) -> Path:
+    """Quantify a labels store into ``morphology.json``, inside the sample region.
 
-    result = analyse_store(labels, None, metrics=tuple(metrics), voxel_size_um=voxel_size_um,
-                           **options)
+    ``settings``: the scan's ``morph`` section; the voxel size comes from the store (the
+    raw file's, or the scan sheet's ``voxel_size_um``).
+    """
+    from tomosnake.morph import analyse_store, write_morphology_json
+    from tomosnake.threads import current
+
+    result = analyse_store(labels, None, settings, threads=current())
     result["inputs"] = input_record([labels])
     return write_morphology_json(result, out)
 

@@ -31,18 +31,15 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from tomosnake.config import defaults
 from tomosnake.errors import ConfigError, InputError, TomosnakeError
 from tomosnake.io.metadata import scan_info
 from tomosnake.io.reader import missing_frames
 from tomosnake.io.scaninfo import ScanInfo
 from tomosnake.layout import ROW_CHUNK, plan_scan
+from tomosnake.morph.settings import metrics_needing_units
+from tomosnake.preprocess.pipeline import NO_DARKS, NO_FLATS
 
-#: settings keys of the fallbacks for scans without flats or darks, and their values
-NO_FLATS = ("error", "row_bright", "normalised")
-NO_DARKS = ("error", "zero")
-#: morphology metrics that report lengths, areas or volumes in micrometres
-UNIT_METRICS = ("surface", "sizes")
-DEFAULT_METRICS = ("fractions", "surface", "connectivity", "tortuosity", "sizes")
 #: the header-fact cache (:mod:`tomosnake.io.metadata`) that `tomosnake check` and the
 #: workflow share, relative to the working directory
 DEFAULT_CACHE = ".tomosnake/cache"
@@ -194,8 +191,7 @@ def check_scan(
         if missing_frames(problem) is None:
             add(problem, _fix(problem))
     _check_fallbacks(info, pre, add)
-    metrics = list(morph.get("metrics", DEFAULT_METRICS))
-    needs = [m for m in metrics if m in UNIT_METRICS]
+    needs = metrics_needing_units(morph.get("metrics", defaults("morph")["metrics"]))
     voxel = row.get("voxel_size_um") or info.pixel_size_um
     if needs and not voxel:
         add(

@@ -1,12 +1,16 @@
-"""Morphology of labelled volumes: fractions, surfaces, connectivity, tortuosity, sizes.
+"""Morphology of labelled volumes inside the sample: fractions, surfaces, connectivity,
+tortuosity, sizes.
 
 Entry points: :func:`analyse` (array -> record), :func:`analyse_store` (labels store ->
-morphology.json), :func:`write_morphology_json`, :func:`summary_row`. The record's
-schema and units are described in :mod:`tomosnake.morph.analyse`.
+morphology.json), :func:`write_morphology_json`, :func:`summary_row`,
+:func:`metrics_needing_units` (preflight), :func:`sample_mask` (the sample region of any
+slab, from a record). The record's schema and units are described in
+:mod:`tomosnake.morph.analyse`; the settings in :mod:`tomosnake.morph.settings`.
 """
 
 from tomosnake.morph.analyse import (
     METRICS,
+    SCHEMA_ID,
     SCHEMA_PATH,
     analyse,
     analyse_store,
@@ -15,6 +19,8 @@ from tomosnake.morph.analyse import (
 )
 from tomosnake.morph.connectivity import connectivity
 from tomosnake.morph.fractions import volume_fractions
+from tomosnake.morph.sample import sample_mask
+from tomosnake.morph.settings import DEFAULTS, metrics_needing_units, normalise_metrics
 from tomosnake.morph.sizes import (
     local_thickness,
     particle_sizes,
@@ -26,7 +32,9 @@ from tomosnake.morph.tortuosity import TortuosityResult, bruggeman_fit, tortuosi
 from tomosnake.morph.units import parse_voxel_size
 
 __all__ = [
+    "DEFAULTS",
     "METRICS",
+    "SCHEMA_ID",
     "SCHEMA_PATH",
     "TortuosityResult",
     "analyse",
@@ -35,8 +43,11 @@ __all__ = [
     "connectivity",
     "local_thickness",
     "mask_area",
+    "metrics_needing_units",
+    "normalise_metrics",
     "parse_voxel_size",
     "particle_sizes",
+    "sample_mask",
     "separate_particles",
     "summary_row",
     "surface_areas",

@@ -1,4 +1,4 @@
-"""Volume fractions of each phase (chunk by chunk for zarr stores)."""
+"""Volume fractions of each phase inside the sample region (slab by slab)."""
 
 from __future__ import annotations
 
@@ -7,40 +7,46 @@ from typing import Any
 
 import numpy as np
 
-from tomosnake.morph.blocks import as_dask, check_labels, is_chunked
+from tomosnake.morph.blocks import check_labels, read, slab_planes, slabs
+from tomosnake.morph.sample import Region
 
 
-def _counts(block: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    flat = np.asarray(block).ravel()
-    return np.array([np.count_nonzero(flat == c) for c in codes], dtype=np.int64)
-
-
-def phase_voxel_counts(labels: Any, phases: Mapping[str, int]) -> dict[str, int]:
-    """Number of voxels of each phase; zarr/dask volumes are counted chunk by chunk (dask)."""
+def phase_voxel_counts(
+    labels: Any,
+    phases: Mapping[str, int],
+    region: Region | None = None,
+    slab_voxels: int | None = None,
+) -> tuple[dict[str, int], int]:
+    """Voxels of each phase inside the sample region, and the region's voxel count."""
     check_labels(labels)
-    codes = np.array(list(phases.values()))
-    if is_chunked(labels):
-        import dask
+    counts = dict.fromkeys(phases, 0)
+    total = 0
+    for s, e in slabs(labels.shape[0], slab_planes(labels, slab_voxels)):
+        lab = read(labels, s, e)
+        if region is not None and not region.whole:
+            lab = lab[region.mask(s, e)]
+        total += lab.size
+        for name, code in phases.items():
+            counts[name] += int(np.count_nonzero(lab == code))
+    return counts, total
 
-        blocks = as_dask(labels).to_delayed().ravel()
-        parts = dask.compute(*[dask.delayed(_counts)(b, codes) for b in blocks])
-        counts = np.sum(parts, axis=0)
-    else:
-        counts = _counts(labels, codes)
-    return {name: int(n) for name, n in zip(phases, counts, strict=True)}
 
+def volume_fractions(
+    labels: Any,
+    phases: Mapping[str, int],
+    region: Region | None = None,
+    slab_voxels: int | None = None,
+) -> dict[str, Any]:
+    """Volume fraction of each phase (dimensionless) of the sample region's voxels.
 
-def volume_fractions(labels: Any, phases: Mapping[str, int]) -> dict[str, Any]:
-    """Volume fraction of each phase (dimensionless, of all voxels) and the unassigned rest.
-
-    Returns ``{"fractions": {name: float}, "voxels": {name: int}, "total_voxels": int,
-    "unassigned_fraction": float}``; voxels whose label is not in ``phases`` are unassigned.
+    ``region``: the sample region (:class:`~tomosnake.morph.sample.Region`; None: the
+    whole volume). Returns ``{"fractions": {name: float}, "voxels": {name: int},
+    "total_voxels": int, "unassigned_fraction": float}``; ``total_voxels`` counts the
+    region, and its voxels whose label is not in ``phases`` are unassigned.
     """
-    counts = phase_voxel_counts(labels, phases)
-    total = int(np.prod(labels.shape))
-    fractions = {name: n / total for name, n in counts.items()}
+    counts, total = phase_voxel_counts(labels, phases, region, slab_voxels)
     return {
-        "fractions": fractions,
+        "fractions": {name: n / total for name, n in counts.items()},
         "voxels": counts,
         "total_voxels": total,
         "unassigned_fraction": 1.0 - sum(counts.values()) / total,

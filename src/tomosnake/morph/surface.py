@@ -1,4 +1,4 @@
-"""Surface and interfacial areas by marching cubes on a smoothed phase mask.
+"""Surface and interfacial areas by marching cubes on a smoothed phase mask, inside the sample.
 
 Each phase mask (1 inside, 0 outside) is blurred with a radius-1 ball (the 7-voxel
 cross, normalised; porespy's ``mesh_region`` default) and meshed with marching cubes
@@ -6,23 +6,36 @@ at level 0.5 (scikit-image). The smoothing removes most of the staircase excess 
 voxel meshes: a sphere of radius >= 8 voxels comes within 1.5 % of 4 pi r^2.
 
 Interfaces between phases i and j come from the areas of the masks:
-``A_ij = (S_i + S_j - S_{i u j}) / 2``; for three phases filling the volume
+``A_ij = (S_i + S_j - S_{i u j}) / 2``; for three phases filling the sample
 ``S_{i u j} = S_k`` and this is ``(S_i + S_j - S_k) / 2``.
 
-By default the cut faces of the sample box are not surface (``closed=False``: the
-mask is extended by edge replication, the mesh stays open there and ends on the box
-faces). ``closed=True``
-pads the mask with zeros first, as porespy's ``region_surface_areas`` does, so the
-box faces of a phase count.
+The sample's outer boundary is not surface (``closed=False``, the default): outside
+the sample region (and beyond the volume) the labels are extended by those of the
+nearest sample voxel of the same z-slice (planes without sample take the nearest
+plane's), so the phases run on across the boundary instead of ending against air, and
+each triangle counts with the fraction of its marching cube's 8 corners that lie in
+the sample. For a sample that is the whole box this is edge replication, and a flat
+interface crossing the box gets exactly its voxel-face area. The outer boundary of a
+pillar's pores against the surrounding air (both labelled pore) is therefore never an
+interface, and a particle cut by the sample boundary does not gain the cut as surface.
+``closed=True`` sets everything outside the sample to no phase (porespy's
+``region_surface_areas`` convention for a box), so the boundary of each phase counts.
 
-Areas are summed over blocks (zarr chunks via dask, with a 2-voxel halo); each
-marching cube belongs to exactly one block, so the chunked sum equals the
-in-memory result up to rounding.
+The open boundary is a convention, not the truth: within half a voxel of it the
+extended phases meet at right angles to the boundary, not as they would beyond it.
+Against the mesh of the same microstructure continued past the boundary (clipped to
+the region), this adds for a thin phase (15 % carbon-binder) +5.7 % area in a
+32 x 80 x 80 box and +7 % in a pillar of radius 30 voxels, and shifts the thick phases
+by about 1 %; the error falls as boundary / volume, i.e. as one over the sample size.
+
+Areas are summed over z-slabs with a 2-plane halo; each marching cube belongs to the
+slab holding its lower corner plane, so the slab sum equals the whole-volume result up
+to rounding. Specific areas are per µm³ of sample.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from itertools import combinations
 from typing import Any
 
@@ -30,81 +43,113 @@ import numpy as np
 import scipy.ndimage as ndi
 from skimage import measure
 
-from tomosnake.morph.blocks import as_dask, check_labels, is_chunked
+from tomosnake.morph.blocks import check_labels, pad_planes, read, slab_planes, slabs
+from tomosnake.morph.sample import Region
 
 HALO = 2
+_TRIANGLES = 1 << 18  # triangles per batch of the area sum
 _BALL1 = ndi.generate_binary_structure(3, 1).astype(np.float32) / 7.0
 
 
-def _block_area(
-    mask: np.ndarray, lo_edge: Sequence[bool], hi_edge: Sequence[bool], closed: bool
-) -> float:
-    """Marching-cubes area (voxel units) of the cubes owned by a block padded by HALO.
+def _extend_outside(lab: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Labels outside the sample replaced by the nearest sample voxel's, slice by slice."""
+    out = lab.copy()
+    has = inside.reshape(inside.shape[0], -1).any(axis=1)
+    if not has.any():
+        return out
+    for k in np.flatnonzero(has):
+        if not inside[k].all():
+            idx = ndi.distance_transform_edt(
+                ~inside[k], return_distances=False, return_indices=True
+            )
+            out[k] = lab[k][idx[0], idx[1]]
+    full = np.flatnonzero(has)
+    for k in np.flatnonzero(~has):  # planes without sample: copy the nearest plane with sample
+        out[k] = out[full[np.argmin(np.abs(full - k))]]
+    return out
 
-    Open box faces (``closed=False``): the cubes between the outermost voxel centres and
-    the edge-replicated plane beyond them reach the box face, half a voxel out; their
-    triangles count half (a quarter on box edges, an eighth in corners), so a flat
-    interface crossing the box gets exactly its voxel-face area.
+
+def _cube_weights(inside: np.ndarray) -> np.ndarray:
+    """Fraction of each marching cube's 8 corners inside the sample (float32)."""
+    f = inside.astype(np.float32)
+    w = np.zeros(tuple(s - 1 for s in f.shape), dtype=np.float32)
+    for dz, dy, dx in np.ndindex(2, 2, 2):
+        w += f[dz : dz + w.shape[0], dy : dy + w.shape[1], dx : dx + w.shape[2]]
+    return w / 8.0
+
+
+def _area(mask: np.ndarray, weights: np.ndarray | None) -> float:
+    """Weighted marching-cubes area (voxel units) of a padded mask's cubes.
+
+    ``mask`` includes one plane of smoothing context on every side of the cube corners;
+    ``weights`` (one per cube) or None for all cubes counting fully.
     """
-    smooth = ndi.convolve(mask.astype(np.float32), _BALL1, mode="nearest")
-    region, half_lo, half_hi = [], [], []
-    for n, lo, hi in zip(mask.shape, lo_edge, hi_edge, strict=True):
-        start = 0 if (lo and closed) else (HALO - 1 if lo else HALO)
-        stop = n if (hi and closed) else n - HALO + 1
-        region.append(slice(start, stop))
-        half_lo.append(lo and not closed)
-        half_hi.append(hi and not closed)
-    sub = smooth[tuple(region)]
-    if min(sub.shape) < 2 or not (sub.min() < 0.5 < sub.max()):
+    smooth = ndi.convolve(mask.astype(np.float32), _BALL1, mode="nearest")[1:-1, 1:-1, 1:-1]
+    if min(smooth.shape) < 2 or not (smooth.min() < 0.5 < smooth.max()):
         return 0.0
-    verts, faces, _, _ = measure.marching_cubes(sub, 0.5)
-    tri = verts[faces]
-    areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    cube = np.floor(tri.mean(axis=1)).astype(np.int64)
-    weight = np.ones(len(areas))
-    for k in range(3):
-        last = sub.shape[k] - 2
-        idx = np.clip(cube[:, k], 0, last)
-        if half_lo[k]:
-            weight[idx == 0] *= 0.5
-        if half_hi[k]:
-            weight[idx == last] *= 0.5
-    return float(areas @ weight)
+    verts, faces, _, _ = measure.marching_cubes(smooth, 0.5)
+    del smooth
+    total = 0.0
+    for i in range(0, len(faces), _TRIANGLES):  # bounded temporaries
+        tri = verts[faces[i : i + _TRIANGLES]].astype(np.float64)
+        cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        areas = 0.5 * np.sqrt(np.einsum("ij,ij->i", cross, cross))
+        if weights is None:
+            total += float(areas.sum())
+            continue
+        cube = np.floor(tri.mean(axis=1)).astype(np.int64)
+        for k in range(3):
+            np.clip(cube[:, k], 0, weights.shape[k] - 1, out=cube[:, k])
+        total += float(areas @ weights[cube[:, 0], cube[:, 1], cube[:, 2]])
+    return total
 
 
-def _pad_mode(closed: bool) -> dict[str, Any]:
-    return {"mode": "constant", "constant_values": 0} if closed else {"mode": "edge"}
+def _slab_areas(
+    labels: Any,
+    groups: list[tuple[int, ...]],
+    region: Region | None,
+    closed: bool,
+    s: int,
+    e: int,
+) -> list[float]:
+    """Areas (voxel faces) of the unions of codes in ``groups`` for the cubes of slab s..e.
+
+    Cubes between corner planes i and i + 1 belong to the slab with s <= i < e, and
+    the cubes between the outside plane -1 and plane 0 to the first slab.
+    """
+    nz = labels.shape[0]
+    lo, hi = s - HALO, e + HALO  # corner planes s-1 .. e plus one plane of smoothing context
+    lab = pad_planes(read(labels, lo, hi), lo, hi, nz, "edge")
+    if region is None or region.whole:
+        inside = np.zeros(lab.shape, dtype=bool)
+        inside[max(0, -lo) : lab.shape[0] - max(0, hi - nz)] = True
+    else:
+        inside = pad_planes(region.mask(lo, hi), lo, hi, nz, "constant", False)
+    width = ((0, 0), (HALO, HALO), (HALO, HALO))
+    inside = np.pad(inside, width)
+    if closed:
+        lab = np.pad(lab, width, mode="edge")
+    else:
+        lab = np.pad(_extend_outside(lab, inside[:, HALO:-HALO, HALO:-HALO]), width, mode="edge")
+    first = 1 if s == 0 else HALO  # corner plane s - 1 (outside) only for the first slab
+    cz = slice(first - 1, e - lo + 2)  # corner planes plus one plane of context each side
+    weights = None if closed else _cube_weights(inside[first : e - lo + 1, 1:-1, 1:-1])
+    out = []
+    for codes in groups:
+        mask = np.isin(lab[cz], codes)
+        if closed:
+            mask &= inside[cz]
+        out.append(_area(mask, weights))
+    return out
 
 
 def mask_area(mask: Any, closed: bool = False) -> float:
     """Surface area (in voxel faces, i.e. voxel_size^2 units) of a boolean (z, y, x) mask.
 
-    ``mask`` may be numpy (in memory) or dask (summed block by block).
+    ``closed=False``: the box faces are not surface (module docstring).
     """
-    if isinstance(mask, np.ndarray):
-        padded = np.pad(mask.astype(np.uint8), HALO, **_pad_mode(closed))
-        return _block_area(padded, (True,) * 3, (True,) * 3, closed)
-    import dask.array as da
-
-    nblocks = mask.numblocks
-    boundary = 0 if closed else "nearest"
-    over = da.overlap.overlap(mask.astype(np.uint8), depth=HALO, boundary=boundary)
-
-    def per_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
-        loc = block_info[0]["chunk-location"]
-        lo = [i == 0 for i in loc]
-        hi = [i == n - 1 for i, n in zip(loc, nblocks, strict=True)]
-        return np.full((1, 1, 1), _block_area(block, lo, hi, closed))
-
-    areas = over.map_blocks(per_block, chunks=(1, 1, 1), dtype=np.float64)
-    return float(areas.sum().compute())
-
-
-def _mask(labels: Any, codes: tuple[int, ...]) -> Any:
-    if is_chunked(labels):
-        dl = as_dask(labels)
-        return dl.map_blocks(np.isin, np.array(codes), dtype=bool)
-    return np.isin(labels, codes)
+    lab = np.asarray(mask).astype(np.uint8)
+    return _slab_areas(lab, [(1,)], None, closed, 0, lab.shape[0])[0]
 
 
 def surface_areas(
@@ -112,41 +157,53 @@ def surface_areas(
     phases: Mapping[str, int],
     voxel_size_um: float,
     closed: bool = False,
+    region: Region | None = None,
+    slab_voxels: int | None = None,
 ) -> dict[str, Any]:
     """Surface area of each phase and interfacial area of each phase pair, in µm².
 
-    ``labels`` (z, y, x) integer array (numpy, zarr or dask); ``phases`` maps names to
-    label codes; ``voxel_size_um`` the (isotropic) voxel edge in µm.
-    Returns ``{"area_um2": {name: S}, "specific_surface_um-1": {name: S / V_total},
-    "interface_area_um2": {"a|b": A_ab}, "specific_interface_um-1": {"a|b": A_ab / V_total}}``
-    where V_total is the whole sample volume in µm³ and pair keys are sorted names.
+    ``labels`` (z, y, x) integer array (numpy or zarr); ``phases`` maps names to label
+    codes; ``voxel_size_um`` the (isotropic) voxel edge in µm; ``region`` the sample
+    region (None: the whole volume). Returns ``{"area_um2": {name: S},
+    "specific_surface_um-1": {name: S / V}, "interface_area_um2": {"a|b": A_ab},
+    "specific_interface_um-1": {"a|b": A_ab / V}, "closed": bool}`` where V is the
+    sample volume in µm³ and pair keys are sorted names.
     """
     check_labels(labels)
+    from tomosnake.morph.fractions import phase_voxel_counts
+
     names = list(phases)
+    counts, sample_voxels = phase_voxel_counts(labels, phases, region, slab_voxels)
+    only_listed = sum(counts.values()) == sample_voxels
+    groups: list[tuple[int, ...]] = [(phases[n],) for n in names]
+    pairs = list(combinations(sorted(names), 2))
+    all_codes = set(phases.values())
+    union_of: dict[tuple[str, str], tuple[int, ...] | None] = {}
+    for a, b in pairs:
+        union = tuple(sorted({phases[a], phases[b]}))
+        rest = all_codes - set(union)
+        if only_listed and not closed and len(rest) == 1:
+            union_of[(a, b)] = None  # S(a u b) = S(the third phase) when three phases fill it
+        else:
+            union_of[(a, b)] = union
+            if union not in groups:
+                groups.append(union)
+    totals = np.zeros(len(groups))
+    for s, e in slabs(labels.shape[0], slab_planes(labels, slab_voxels)):
+        totals += _slab_areas(labels, groups, region, closed, s, e)
     scale = float(voxel_size_um) ** 2
-    cache: dict[frozenset[int], float] = {}
-    all_codes = frozenset(phases.values())
-    covered = None
-
-    def area(codes: frozenset[int]) -> float:
-        nonlocal covered
-        if codes not in cache:
-            rest = all_codes - codes
-            if len(rest) == 1 and frozenset(rest) in cache:
-                if covered is None:  # complement identity needs labels = listed phases only
-                    covered = _only_listed(labels, tuple(all_codes))
-                if covered and not closed:
-                    cache[codes] = cache[frozenset(rest)]
-                    return cache[codes]
-            cache[codes] = mask_area(_mask(labels, tuple(sorted(codes))), closed) * scale
-        return cache[codes]
-
-    per_phase = {name: area(frozenset([phases[name]])) for name in names}
+    area = {g: float(t) * scale for g, t in zip(groups, totals, strict=True)}
+    per_phase = {n: area[(phases[n],)] for n in names}
     interfaces = {}
-    for a, b in combinations(sorted(names), 2):
-        union = frozenset([phases[a], phases[b]])
-        interfaces[f"{a}|{b}"] = max(0.0, 0.5 * (per_phase[a] + per_phase[b] - area(union)))
-    volume = float(np.prod(labels.shape)) * float(voxel_size_um) ** 3
+    for a, b in pairs:
+        union = union_of[(a, b)]
+        if union is None:
+            (third,) = all_codes - {phases[a], phases[b]}
+            s_union = area[(third,)]
+        else:
+            s_union = area[union]
+        interfaces[f"{a}|{b}"] = max(0.0, 0.5 * (per_phase[a] + per_phase[b] - s_union))
+    volume = sample_voxels * float(voxel_size_um) ** 3
     return {
         "area_um2": per_phase,
         "specific_surface_um-1": {k: v / volume for k, v in per_phase.items()},
@@ -154,10 +211,3 @@ def surface_areas(
         "specific_interface_um-1": {k: v / volume for k, v in interfaces.items()},
         "closed": closed,
     }
-
-
-def _only_listed(labels: Any, codes: tuple[int, ...]) -> bool:
-    from tomosnake.morph.fractions import phase_voxel_counts
-
-    counts = phase_voxel_counts(labels, {str(c): c for c in codes})
-    return sum(counts.values()) == int(np.prod(labels.shape))

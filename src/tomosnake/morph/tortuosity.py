@@ -19,12 +19,13 @@ in ``eps``: they add volume without adding transport and so raise tau. The input
 volume is never changed. A phase without a face-to-face path has tau = inf,
 ``percolates = False`` (taufactor prints a warning and reports 0 or inf).
 
-Solvers: CPU: conjugate gradients preconditioned by pyamg smoothed-aggregation
-multigrid (scipy sparse, float64). Torch (GPU if available, or CPU): Jacobi-
-preconditioned CG on a torch sparse CSR matrix. The flux is read from the dissipated
-energy ``E(u) = sum g (u_i - u_j)^2``, which CG minimises, so it converges with the
-square of the error; iterations stop when tau changes by less than ``rtol`` (relative)
-between iterations.
+Solvers: CPU: conjugate gradients preconditioned by a multigrid V-cycle
+(:mod:`tomosnake.morph.solver`: float32 CSR fine matrix, geometric 2x2x2 first
+coarsening, smoothed aggregation below; about 60 bytes per unknown at its peak).
+Torch (GPU if available, or CPU): Jacobi-preconditioned CG on a torch sparse CSR matrix
+(float64). The flux is read from the dissipated energy ``E(u) = sum g (u_i - u_j)^2``,
+which CG minimises, so it converges with the square of the error; iterations stop when
+tau changes by less than ``rtol`` (relative) between iterations.
 
 Derived numbers: ``D_eff = D * eps / tau``, MacMullin number ``N_M = tau / eps`` and a
 Bruggeman exponent ``alpha`` with ``tau = eps**(1 - alpha)`` fitted over several scans
@@ -42,12 +43,14 @@ from dataclasses import asdict, dataclass
 
 import cc3d
 import numpy as np
-import scipy.sparse as sp
 
 from tomosnake.errors import ConfigError, InputError
+from tomosnake.morph.solver import GridLevel, Multigrid, assemble, coarsen, energy, pcg
 
 log = logging.getLogger("tomosnake.morph")
 AXES = {"z": 0, "y": 1, "x": 2}
+#: keys of :meth:`TortuosityResult.to_dict` that describe the solver, not the material
+SOLVER_KEYS = ("converged", "iterations", "seconds", "backend")
 
 
 @dataclass
@@ -72,6 +75,15 @@ class TortuosityResult:
         """Plain dict (``tau``/``macmullin`` stay ``inf`` for a non-percolating phase)."""
         return asdict(self)
 
+    def science(self) -> dict:
+        """The material numbers: tau, eps, eps_percolating, d_rel, macmullin, percolates, flag."""
+        keys = ("tau", "eps", "eps_percolating", "d_rel", "macmullin", "percolates", "flag")
+        return {k: getattr(self, k) for k in keys}
+
+    def solver(self) -> dict:
+        """The solver statistics: converged, iterations, seconds, backend."""
+        return {k: getattr(self, k) for k in SOLVER_KEYS}
+
 
 def percolating_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
     """Voxels of ``mask`` in 6-connected components touching both faces normal to ``axis``."""
@@ -84,123 +96,11 @@ def percolating_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.moveaxis(lut[lab], 0, axis)
 
 
-def conductance_system(perc: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float]:
-    """Linear system ``A u = b`` on the voxels of ``perc`` with transport along axis 0.
-
-    Returns ``(A, b, c0)``: the symmetric positive definite graph Laplacian (CSR, rows
-    in C order of the voxels, sorted column indices), the right-hand side (2 for voxels
-    in the last layer: potential 1 through conductance 2) and the constant of the
-    energy ``E(u) = u.A.u - 2 b.u + c0``.
-    """
-    n = int(perc.sum())
-    idx = np.full(perc.shape, -1, dtype=np.int32)
-    idx[perc] = np.arange(n, dtype=np.int32)
-    cols = np.full((n, 7), -1, dtype=np.int32)
-    shifted = np.empty_like(idx)
-    for axis in range(3):  # -z, -y, -x in columns 0..2, +x, +y, +z in 4..6: sorted per row
-        for sign, col in ((-1, axis), (1, 6 - axis)):
-            dst = [slice(None)] * 3
-            src = [slice(None)] * 3
-            edge = [slice(None)] * 3
-            if sign < 0:
-                dst[axis], src[axis], edge[axis] = slice(1, None), slice(None, -1), 0
-            else:
-                dst[axis], src[axis], edge[axis] = slice(None, -1), slice(1, None), -1
-            shifted[tuple(dst)] = idx[tuple(src)]
-            shifted[tuple(edge)] = -1
-            cols[:, col] = shifted[perc]
-    del idx, shifted
-    valid = cols >= 0
-    valid[:, 3] = True
-    counts = valid.sum(axis=1)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    cols[:, 3] = np.arange(n, dtype=np.int32)
-    indices = cols[valid]
-    del cols
-    layer = np.zeros(perc.shape, dtype=np.int8)  # 1: first layer, 2: last layer, 3: both
-    layer[0] = 1
-    layer[-1] += 2
-    layer = layer[perc]
-    last = layer >= 2
-    data = np.full(indices.size, -1.0)
-    diag_at = indptr[:-1] + valid[:, :3].sum(axis=1)
-    data[diag_at] = (counts - 1) + 2.0 * (layer & 1 > 0) + 2.0 * last
-    a = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-    b = 2.0 * last
-    a.has_sorted_indices = True
-    return a, b, 2.0 * float(last.sum())
-
-
-def amg_hierarchy(a: sp.csr_matrix, max_coarse: int = 1000, omega: float = 4.0 / 3.0):
-    """Smoothed-aggregation multigrid for a graph Laplacian, built in CSR with pyamg parts.
-
-    pyamg's ``smoothed_aggregation_solver`` does the same but keeps coarse levels in
-    BSR format with 1x1 blocks, which is several times slower for scalar problems.
-    Aggregates: pyamg's standard aggregation on the matrix graph (all couplings of a
-    Laplacian are strong); prolongator ``P = (I - omega D^-1 A) T`` with D the
-    Gershgorin row sums (no eigenvalue estimate); Galerkin coarse operators
-    ``P^T A P``; one forward Gauss-Seidel sweep before and one backward sweep after the
-    coarse correction (a symmetric V-cycle, as CG needs); SuperLU on the coarsest level.
-    """
-    from pyamg.aggregation.aggregate import standard_aggregation
-    from pyamg.multilevel import MultilevelSolver
-    from pyamg.relaxation.smoothing import change_smoothers
-
-    levels = []
-    while True:
-        level = MultilevelSolver.Level()
-        level.A = a
-        levels.append(level)
-        if a.shape[0] <= max_coarse:
-            break
-        agg = standard_aggregation(a)[0].tocsr().astype(np.float64)
-        if agg.shape[1] >= a.shape[0]:
-            break
-        gersh = np.add.reduceat(np.abs(a.data), a.indptr[:-1])
-        p = (agg - sp.diags(omega / gersh) @ (a @ agg)).tocsr()
-        level.P, level.R = p, p.T  # R: a CSC view of P's arrays, no copy
-        a = (p.T @ (a @ p)).tocsr()
-    ml = MultilevelSolver(levels, coarse_solver="splu")
-    change_smoothers(
-        ml,
-        presmoother=("gauss_seidel", {"sweep": "forward"}),
-        postsmoother=("gauss_seidel", {"sweep": "backward"}),
-    )
-    return ml
-
-
 def _initial_guess(perc: np.ndarray) -> np.ndarray:
-    """Linear potential from 0 to 1 along axis 0 (taufactor's start field)."""
+    """Linear potential from 0 to 1 along axis 0 (taufactor's start field), float64."""
     nx = perc.shape[0]
-    ramp = (np.arange(nx, dtype=np.float64) + 0.5) / nx
-    return np.broadcast_to(ramp[:, None, None], perc.shape)[perc]
-
-
-def _pcg_numpy(a, b, c0, x, precond, rtol, maxiter, to_tau):
-    r = b - a @ x
-    z = precond(r)
-    p = z.copy()
-    rz = float(r @ z)
-    tau_old = math.nan
-    tau = to_tau(float(-(b @ x) - (x @ r) + c0))
-    for it in range(1, maxiter + 1):
-        ap = a @ p
-        pap = float(p @ ap)
-        if pap <= 0.0:  # the start field is already the solution (e.g. straight channels)
-            return x, tau, it - 1, True
-        alpha = rz / pap
-        x += alpha * p
-        r -= alpha * ap
-        tau_old, tau = tau, to_tau(float(-(b @ x) - (x @ r) + c0))
-        if abs(tau - tau_old) <= rtol * tau:
-            return x, tau, it, True
-        z = precond(r)
-        rz_new = float(r @ z)
-        p *= rz_new / rz
-        p += z
-        rz = rz_new
-    return x, tau, maxiter, False
+    per_plane = perc.reshape(nx, -1).sum(axis=1)
+    return np.repeat((np.arange(nx, dtype=np.float64) + 0.5) / nx, per_plane)
 
 
 def _pcg_torch(a, b, c0, x, rtol, maxiter, to_tau, device):
@@ -210,7 +110,7 @@ def _pcg_torch(a, b, c0, x, rtol, maxiter, to_tau, device):
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         at = torch.sparse_csr_tensor(
-            torch.from_numpy(a.indptr),
+            torch.from_numpy(a.indptr.astype(np.int64)),
             torch.from_numpy(a.indices.astype(np.int64)),
             torch.from_numpy(a.data),
             size=a.shape,
@@ -256,11 +156,11 @@ def tortuosity(
 ) -> TortuosityResult:
     """Tortuosity factor of the phase ``mask`` (boolean (z, y, x)) along ``axis``.
 
-    ``backend``: ``"cpu"`` (pyamg-preconditioned CG, scipy) or ``"torch"`` (Jacobi-PCG on
-    ``device``, default CUDA when available, else CPU). ``rtol``: stop when tau changes by
-    less than this relative amount in one iteration (10 iterations for torch).
-    ``diffusivity`` D (any unit) scales ``d_eff``. A non-percolating phase returns
-    ``tau = inf``, ``percolates = False``, ``flag = "non-percolating"``.
+    ``backend``: ``"cpu"`` (multigrid-preconditioned CG, scipy/pyamg) or ``"torch"``
+    (Jacobi-PCG on ``device``, default CUDA when available, else CPU). ``rtol``: stop
+    when tau changes by less than this relative amount in one iteration (10 iterations
+    for torch). ``diffusivity`` D (any unit) scales ``d_eff``. A non-percolating phase
+    returns ``tau = inf``, ``percolates = False``, ``flag = "non-percolating"``.
     """
     if axis not in AXES:
         raise ConfigError(f"tortuosity axis {axis!r}: expected one of z, y, x")
@@ -271,59 +171,46 @@ def tortuosity(
         raise InputError(f"tortuosity: expected a boolean 3-D mask, got {mask.dtype} {mask.shape}")
     t0 = time.perf_counter()
     oriented = np.ascontiguousarray(np.moveaxis(mask, AXES[axis], 0))
-    eps = float(oriented.mean())
+    eps = float(np.count_nonzero(oriented) / oriented.size)
     perc = percolating_mask(oriented, 0)
-    eps_perc = float(perc.mean())
+    del oriented
+    eps_perc = float(np.count_nonzero(perc) / perc.size)
     name = backend if backend == "cpu" else f"torch:{device or _torch_device()}"
     if not perc.any():
         return TortuosityResult(
-            axis,
-            math.inf,
-            eps,
-            0.0,
-            0.0,
-            0.0,
-            math.inf,
-            False,
-            True,
-            0,
-            time.perf_counter() - t0,
-            name,
-            "non-percolating",
-        )
-    nx, ny, nz = oriented.shape
-    a, b, c0 = conductance_system(perc)
+            axis, math.inf, eps, 0.0, 0.0, 0.0, math.inf, False, True, 0,
+            time.perf_counter() - t0, name, "non-percolating",
+        )  # fmt: skip
+    nx, ny, nz = perc.shape
+
+    def to_tau(energy_: float) -> float:
+        return eps / (energy_ * nx / (ny * nz))
+
     x0 = _initial_guess(perc)
-
-    def to_tau(energy: float) -> float:
-        return eps / (energy * nx / (ny * nz))
-
+    level = GridLevel(perc)
     if backend == "cpu":
-        ml = amg_hierarchy(a)
-        precond = ml.aspreconditioner(cycle="V")
-        _, tau, iters, ok = _pcg_numpy(a, b, c0, x0.copy(), precond, rtol, maxiter, to_tau)
+        coarse = coarsen(level)
+        system = assemble(level, np.float32, coarse)
+        del level
+        mg = Multigrid(system, coarse)
+        del coarse
+        x, _, iters, ok = pcg(system, x0, mg, rtol, maxiter, to_tau)
+        del mg, system
+        tau = to_tau(energy(perc, x))
     else:
+        system = assemble(level, np.float64)
+        del perc, level
         _, tau, iters, ok = _pcg_torch(
-            a, b, c0, x0, rtol, maxiter * 40, to_tau, device or _torch_device()
-        )
+            system.a, system.b, system.c0, x0, rtol, maxiter * 40, to_tau,
+            device or _torch_device(),
+        )  # fmt: skip
     d_rel = eps / tau
     seconds = time.perf_counter() - t0
     log.debug("tau along %s = %.5f after %d iterations, %.1f s", axis, tau, iters, seconds)
     return TortuosityResult(
-        axis,
-        tau,
-        eps,
-        eps_perc,
-        d_rel,
-        diffusivity * d_rel,
-        tau / eps,
-        True,
-        ok,
-        iters,
-        seconds,
-        name,
-        "" if ok else "not-converged",
-    )
+        axis, tau, eps, eps_perc, d_rel, diffusivity * d_rel, tau / eps, True, ok, iters,
+        seconds, name, "" if ok else "not-converged",
+    )  # fmt: skip
 
 
 def _torch_device() -> str:
