@@ -8,7 +8,7 @@ Prints "no GPU" and exits 0 where torch sees no CUDA device. Otherwise:
    CUDA, without and with test-time augmentation, and the same volume's first
    16 slices on the CPU for the ratio; voxels/s and peak GPU memory.
 
-    python benchmarks/bench_segment_gpu.py [--size 512] [--epochs 40] [--holdout B]
+    python benchmarks/bench_segment_gpu.py [--size 512] [--epochs N] [--holdout B]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=512)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, help="default: as 'tomosnake segment train'")
     p.add_argument("--holdout", default="B", choices=["A", "B", "C"])
     args = p.parse_args()
     if not torch.cuda.is_available():
@@ -46,6 +46,7 @@ def main() -> int:
         train = _link_training_folder(root, args.holdout)
         t0 = time.perf_counter()
         train_model([train], root / "m.pt", phases=PHASES, epochs=args.epochs, device="cuda")
+        epochs = torch.load(root / "m.pt", weights_only=True)["training"]["epochs"]
         t_train = time.perf_counter() - t0
         grey = np.stack([tifffile.imread(DATA / f"{n}.tif") for n in ACQUISITIONS[args.holdout]])
         truth = np.stack(
@@ -54,7 +55,7 @@ def main() -> int:
         tifffile.imwrite(root / "h.tif", grey, photometric="minisblack")
         segment_volume(root / "h.tif", root / "h_out.tif", "cnn", root / "m.pt", device="cuda")
         iou = iou_per_phase(tifffile.imread(root / "h_out.tif"), truth, PHASES)
-        print(f"GPU training {args.epochs} epochs: {t_train:.1f} s; held-out {args.holdout} IoU "
+        print(f"GPU training {epochs} epochs: {t_train:.1f} s; held-out {args.holdout} IoU "
               + " ".join(f"{k} {v:.3f}" for k, v in iou.items()))
 
         n = args.size

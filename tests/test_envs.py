@@ -131,10 +131,11 @@ pipeline.recon_merge([ref / "a/recon.parts/0.zarr"], out / "a/scan.ome.zarr/0",
 same_array("a/scan.ome.zarr/0")
 """,
     "train_segmenter": """
-for method, epochs in (("rf", None), ("cnn", 1)):
-    pipeline.train_segmenter([ref / "a/scan.ome.zarr/0"], [ref / "sim/a_truth.zarr"],
-                             out / f"models/segment_{method}.pt", [2, 6, 10], epochs,
-                             method=method)
+for method in ("rf", "cnn"):
+    pipeline.train_segmenter(out / f"models/segment_{method}.pt",
+                             simulated=[(ref / "a/scan.ome.zarr/0", ref / "sim/a_truth.zarr")],
+                             train_slices=[2, 6, 10], method=method, epochs=1, patch=32,
+                             width=8)
     assert (out / f"models/segment_{method}.pt").stat().st_size > 0
 """,
     "segment_slab": """
@@ -155,7 +156,7 @@ pipeline.truth_check(ref / "a/center.json", ref / LABELS0, ref / "sim/a_truth.za
 same_json("a/truth_check.json", "center_found", "iou")
 """,
     "morphology": """
-pipeline.morphology(ref / LABELS0, out / "a/morphology.json", MORPH["metrics"])
+pipeline.morphology(ref / LABELS0, out / "a/morphology.json", **MORPH)
 same_json("a/morphology.json", "fractions", "tortuosity", "sizes")
 """,
     "summary": """

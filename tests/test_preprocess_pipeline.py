@@ -11,7 +11,8 @@ import tifffile
 
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import RawScan, read_raw_zarr, read_scan, write_raw_zarr
-from tomosnake.preprocess import prepare, stripe_metric
+from tomosnake.preprocess import stripe_metric
+from tomosnake.preprocess.prepare import prepare
 
 DISCS = [(0.0, 0.0, 50.0, 0.01), (20.0, -10.0, 12.0, 0.03), (-25.0, 15.0, 8.0, 0.04),
          (5.0, 30.0, 6.0, 0.05)]

@@ -12,7 +12,7 @@ from tomosnake.recon import reconstruct
 
 @pytest.fixture(scope="module")
 def neutron(shared_data):
-    from tomosnake.preprocess import prepare
+    from tomosnake.preprocess.prepare import prepare
 
     sino = tifffile.imread(shared_data / "real_scans" / "neutron_sinogram_360_stripes.tif")
     theta = np.linspace(0, 2 * np.pi, sino.shape[0], endpoint=False)

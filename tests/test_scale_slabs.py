@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ def scans(tmp_path_factory) -> dict[int, dict]:
     peak memory and bytes read of the first ingest block and the first slab of each step."""
     root = tmp_path_factory.mktemp("scale")
     mp = pytest.MonkeyPatch()
-    mp.setattr(layout, "INGEST_BYTES", 2 * 2**20)  # blocks smaller than both scans, as at full size
+    # blocks of 1 MiB (float32), smaller than both scans as at full size: 64 and 8 frames
+    mp.setattr(layout, "INGEST_BYTES", 2**20)
     out = {}
     try:
         for rows in (32, 256):
@@ -54,8 +56,8 @@ def scans(tmp_path_factory) -> dict[int, dict]:
             lay = layout.plan(PROJ, rows, COLS, SLAB)
             parts = [d / "prep.parts" / f"{b}.zarr" for b in range(len(lay.blocks))]
             with iocount.counting() as reads:
-                rec["ingest_mib"] = _peak(lambda: pipeline.ingest(raw, d / "flats.zarr",
-                                                                  parts[0], 0))
+                rec["ingest_mib"] = _peak(partial(pipeline.ingest, raw, d / "flats.zarr",
+                                                              parts[0], 0))
             rec["ingest_read"] = reads["raw"]
             rec["ingest_frames"] = lay.blocks[0][1] - lay.blocks[0][0]
             for b, p in enumerate(parts[1:], start=1):
@@ -64,15 +66,17 @@ def scans(tmp_path_factory) -> dict[int, dict]:
             pipeline.center(d / "prep.zarr", d / "center.json", d / "sweep.tif")
             rparts = [d / "recon.parts" / f"{i}.zarr" for i in range(len(lay.slabs))]
             with iocount.counting() as reads:
-                rec["recon_mib"] = _peak(lambda: pipeline.recon_slab(
-                    d / "prep.zarr", d / "center.json", rparts[0], 0, **SETTINGS))
+                rec["recon_mib"] = _peak(partial(
+                    pipeline.recon_slab, d / "prep.zarr", d / "center.json", rparts[0], 0,
+                    **SETTINGS))
             rec["recon_read"] = reads["zarr"]
             for i, p in enumerate(rparts[1:], start=1):
                 pipeline.recon_slab(d / "prep.zarr", d / "center.json", p, i, **SETTINGS)
             pipeline.recon_merge(rparts, d / "image0", d / "center.json")
             with iocount.counting() as reads:
-                rec["segment_mib"] = _peak(lambda: pipeline.segment_slab(
-                    d / "image0", d / "labels.parts" / "0.zarr", 0, **SETTINGS))
+                rec["segment_mib"] = _peak(partial(
+                    pipeline.segment_slab, d / "image0", d / "labels.parts" / "0.zarr", 0,
+                    **SETTINGS))
             rec["segment_read"] = reads["zarr"]
             out[rows] = rec
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import zarr
@@ -53,7 +55,7 @@ def cnn_25d(volume, tmp_path_factory):
     path, grey, labels = volume
     out = tmp_path_factory.mktemp("m") / "cnn.pt"
     train_from_volume(path, sparse(labels), out, ignore_value=255, phases=CANONICAL_PHASES,
-                      context=1, epochs=30, patch=64, threads=2)
+                      context=1, epochs=30, patch=64, class_weight_power=0.5, threads=2)
     return out
 
 
@@ -77,15 +79,27 @@ def test_cnn_reaches_095_miou_and_ignores_chunking(volume, cnn_25d, tmp_path):
     assert min(iou[p] for p in CANONICAL_PHASES) >= 0.9, iou
     np.testing.assert_array_equal(a[...], open_volume(tmp_path / "b.zarr")[...])
     assert a.dtype == np.uint8
-    assert dict(a.attrs) | {"phases": dict(a.attrs["phases"])} == {
+    attrs = dict(a.attrs)
+    summary = attrs.pop("slice_confidence")
+    assert attrs | {"phases": dict(a.attrs["phases"])} == {
         "phases": CANONICAL_PHASES, "voxel_size_um": 0.05, "method": "cnn",
         "source": str(path), "model": str(cnn_25d), "z_range": [0, 24],
+        "model_sha256": hashlib.sha256(cnn_25d.read_bytes()).hexdigest(),
     }
     conf = open_volume(tmp_path / "conf.zarr")[...]
     assert conf.shape == labels.shape and conf.min() >= 255 // 3
     # errors are mostly where the model is unsure
     wrong = a[...] != labels
     assert conf[wrong].mean() < conf[~wrong].mean() - 20
+    # the per-slice summary is the confidence store's, slice by slice
+    assert summary["z"] == list(range(24)) and summary["low_confidence_threshold"] == 0.75
+    np.testing.assert_allclose(summary["mean_confidence"], conf.mean(axis=(1, 2)) / 255,
+                               atol=1e-5)
+    np.testing.assert_allclose(summary["low_confidence_fraction"],
+                               (conf < 0.75 * 255).mean(axis=(1, 2)), atol=1e-5)
+    # slices whose labels are most often wrong are the least confident ones
+    err = wrong.mean(axis=(1, 2))
+    assert np.corrcoef(err, summary["mean_confidence"])[0, 1] < -0.5
 
 
 def test_z_range_equals_slab_of_full_run(volume, cnn_25d, tmp_path):

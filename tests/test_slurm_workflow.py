@@ -221,7 +221,7 @@ def interrupt_recon(actions: dict[str, tuple[subprocess.Popen, Callable[[str], b
                                  capture_output=True, text=True).stdout
             for line in out.splitlines():
                 jobid, state, comment = line.split("|")
-                if state == "RUNNING" and comment.startswith("rule_recon_slabs"):
+                if state == "RUNNING" and comment.startswith("rule_recon_slab"):
                     t0 = running_since.setdefault(name, time.monotonic())
                     if time.monotonic() - t0 >= 2 and action(jobid):
                         hit[name] = jobid

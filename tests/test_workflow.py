@@ -131,14 +131,14 @@ def test_module_deployment_runs_the_beamtime_to_the_report(beamtime):
         assert truth["mean_iou"] > 0.5
         assert (res / scan / "prep.zarr" / "zarr.json").is_file()  # layout.keep: [prep]
         assert not list((res / scan).glob("*.parts"))  # temporary slab stores are gone
-    assert sorted(p.name for p in (res / "models").iterdir()) == ["segment_cnn.pt",
-                                                                 "segment_rf.pt"]
+    assert sorted(p.name for p in (res / "models").iterdir()) == ["default.cnn.pt",
+                                                                 "default.rf.pt"]
 
 
 def test_slab_jobs_give_the_in_memory_reconstruction(beamtime):
     """12 rows in jobs of 8: the joined volume equals reconstructing the scan in one piece."""
     from tomosnake.io import read_scan
-    from tomosnake.preprocess import prepare
+    from tomosnake.preprocess.prepare import prepare
     from tomosnake.recon import reconstruct_rows
 
     raw = read_scan(beamtime / "resources" / "sim" / "a.h5")
@@ -183,7 +183,7 @@ CNN_CHAIN = {("segment_slab", "scanB"), ("segment_merge", "scanB"), ("truth_chec
 
 
 def test_a_new_model_reruns_only_the_cnn_segmentation_and_what_follows(beamtime):
-    model = beamtime / "results" / "models" / "segment_cnn.pt"
+    model = beamtime / "results" / "models" / "default.cnn.pt"
     before = model.stat()
     try:
         os.utime(model, (before.st_atime, before.st_mtime + 60))  # a replaced model file

@@ -98,7 +98,8 @@ def test_bad_config_value_is_named(section, expect):
         ("scan_id\tpath\nx{y}\tresources/sim/a.h5\n", "x{y}"),
         ("scan_id\tpath\trecon.crop\nscanA\tresources/sim/a.h5\t-5\n", "crop"),
         ("scan_id\tpath\trecon.filter\nscanA\tresources/sim/a.h5\tbogus\n", "bogus"),
-        ("scan_id\tpath\tvoxel_size\nscanA\tresources/sim/a.h5\t0.1\n", "did you mean 'voxel_size_um'"),
+        ("scan_id\tpath\tvoxel_size\nscanA\tresources/sim/a.h5\t0.1\n",
+         "did you mean 'voxel_size_um'"),
         ("scan_id\tpath\tformt\nscanA\tresources/sim/a.h5\ttiff\n", "did you mean 'format'"),
         ("scan_id\tpath\trecon.filtr\nscanA\tresources/sim/a.h5\thann\n", "filtr"),
         ("scan_id\tpath\tvoxel_size_um\nscanA\ta.h5\tbig\n", "big"),
@@ -146,7 +147,7 @@ def dry_run(tmp_path: Path, config: dict, sheet: str, *targets: str):
          "segment.train_scans ['real']: no ground truth to train on"),
         (GOOD_CONFIG, GOOD_SHEET.replace("scan_id\tpath\tformat", "scan_id\tpath\tformat\t"
                                          "segment.method").replace("dxchange\n", "dxchange\tcnn\n"),
-         (), "use segment.method cnn/rf, which needs a trained model"),
+         (), "uses segment.method cnn, which needs a trained model"),
     ],
     ids=["config", "sheet", "missing-raw", "unknown-scan", "all-problems-at-once", "renamed-key",
          "train-scan-unknown",

@@ -21,6 +21,7 @@ from tomosnake.io.scaninfo import ScanInfo
 from tomosnake.layout import JobSize, Layout, job_sizes, plan, pyramid_levels
 from tomosnake.preflight import SIM_PATTERN
 from tomosnake.scansheet import read_scan_sheet, scan_settings
+from tomosnake.training import TrainingSet, model_of, training_sets
 
 #: settings that were renamed: old key -> message
 RENAMED = {
@@ -104,13 +105,19 @@ class Beamtime:
         """Per-rule job counts and resources of a scan."""
         return job_sizes(self.layout(scan), threads, self.out_width(scan))
 
-    def training_scans(self) -> list[str]:
-        """Scans whose ground truth trains the segmentation models (checked)."""
-        from tomosnake.scansheet import training_scans
+    @cached_property
+    def models(self) -> dict[str, TrainingSet]:
+        """Segmentation models to train: model path -> what trains it (checked; see
+        :mod:`tomosnake.training`)."""
+        return training_sets(self.config, self.settings, set(self.simulated))
 
-        return training_scans(self.config, self.scans, self.settings, set(self.simulated))
+    def model_of(self, scan: str) -> str | None:
+        """The model file that segments a scan (None for otsu)."""
+        return model_of(self.settings[scan])
 
     def preflight(self) -> None:
-        """Check every scan before any job (raises one error listing every problem)."""
+        """Check every scan before any job (raises one error listing every problem), then
+        what trains the segmentation models."""
         _ = self.infos
+        _ = self.models
 

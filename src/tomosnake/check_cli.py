@@ -128,5 +128,6 @@ def run(args: argparse.Namespace) -> int:
             f"tomosnake check: {len(problems)} problem(s); fix them before running", file=sys.stderr
         )
         return 2
+    _ = bt.models  # every cnn/rf scan has something to train its model (else ConfigError)
     print(f"{len(sheet)} scan(s) checked: no problems found")
     return 0

@@ -260,36 +260,42 @@ def recon_merge(parts: Sequence[PathLike], out: PathLike, center_json: PathLike)
 
 
 def train_segmenter(
-    recons: Sequence[PathLike], truths: Sequence[PathLike], out: PathLike,
-    slices: Sequence[int], epochs: int | None, method: str = "cnn",
+    out: PathLike,
+    labelled: Sequence[tuple[PathLike, PathLike]] = (),
+    simulated: Sequence[tuple[PathLike, PathLike]] = (),
+    *,
+    train_slices: Sequence[int] = (),
+    method: str = "cnn",
+    label_phases: Mapping[str, int] | None = None,
+    label_unlabelled: int | None = None,
+    **settings: Any,
 ) -> Path:
-    """Train the CNN (or, ``method="rf"``, the random forest) on a few ground-truth slices
-    of simulated scans; ``epochs`` is used by the CNN only."""
-    from tomosnake.segment import train_from_volume
+    """Train a group's CNN (or, ``method="rf"``, random forest) on the hand-labelled slices
+    of its scans and the ground-truth slices ``train_slices`` of its simulated scans.
 
-    vols, labs, phases = [], [], {}
-    for rpath, tpath in zip(recons, truths, strict=True):
-        vol = open_volume(rpath)
-        group = zarr.open_group(store=str(tpath), mode="r")
-        truth, phases = group["labels"], dict(group.attrs["phases"])
-        if vol.shape != truth.shape:
-            raise InputError(f"{rpath}: shape {vol.shape} differs from its truth {truth.shape}; "
-                             "set recon.crop to the phantom width for simulated training scans")
-        ok = [z for z in slices if z < vol.shape[0]]
-        vols.append(np.asarray(vol.get_orthogonal_selection((ok,))))
-        labs.append(np.asarray(truth.get_orthogonal_selection((ok,))))
-    train_from_volume(np.concatenate(vols), np.concatenate(labs), out, method=method,
-                      epochs=epochs or 1, patch=64, ignore_value=None, phases=phases)
+    ``labelled``: (reconstruction level 0, label source) pairs; ``simulated``:
+    (reconstruction level 0, ``NAME_truth.zarr``) pairs. ``settings``: the training keys of
+    the ``segment`` section (:data:`tomosnake.segment.train.TRAIN_KEYS`).
+    """
+    from tomosnake.segment import train_from_labels
+
+    train_from_labels(out, [tuple(p) for p in labelled], [tuple(p) for p in simulated],
+                      truth_slices=train_slices, label_phases=dict(label_phases or {}) or None,
+                      unlabelled=label_unlabelled, method=method, **settings)
     return Path(out)
 
 
 def segment_slab(
     recon: PathLike, out: PathLike, slab: int, slab_rows: int = 64, slabs: int | None = None,
-    method: str = "otsu", model: PathLike | None = None, **_: Any,
+    method: str = "otsu", model: PathLike | None = None, tta: bool = False,
+    low_confidence: float | None = None, **_: Any,
 ) -> Path:
-    """Segment slab ``slab`` of rows of a reconstruction into a labels part store."""
+    """Segment slab ``slab`` of rows of a reconstruction into a labels part store (with the
+    per-slice confidence of a cnn/rf model in its attributes). Reads the slab and its
+    model's context rows only: the normalisation comes from the volume's grey-value sketch."""
     from tomosnake.layout import ROW_CHUNK
     from tomosnake.segment import segment_volume
+    from tomosnake.segment.qc import LOW_CONFIDENCE
 
     vol = open_volume(recon)
     nz = vol.shape[0]
@@ -298,23 +304,27 @@ def segment_slab(
         raise InputError(f"{recon}: slab {slab} outside 0..{len(spans) - 1}")
     z0, z1 = spans[slab]
     segment_volume(recon, out, method=method, model_path=model, z_range=(z0, z1),
-                   chunk_z=ROW_CHUNK)
+                   chunk_z=ROW_CHUNK, tta=tta,
+                   low_confidence=LOW_CONFIDENCE if low_confidence is None else low_confidence)
     arr = zarr.open_array(str(out), mode="r+")
     arr.attrs[PART_KEY] = {"axis": 0, "start": z0, "stop": z1, "shape": [nz, *vol.shape[1:]]}
     return Path(out)
 
 
 def segment_merge(parts: Sequence[PathLike], out: PathLike, qc_out: PathLike,
-                  inputs: Sequence[PathLike] = ()) -> Path:
-    """Join labels slabs into the OME-Zarr label image's level 0; write ``segment_qc.json``."""
+                  inputs: Sequence[PathLike] = (), suggest: int | None = None) -> Path:
+    """Join labels slabs into the OME-Zarr label image's level 0 and write
+    ``segment_qc.json``: per-slice confidence, the slices to label next (``suggest``), the
+    model's hash, the scan's labelled slices and warnings (labels painted on slices that
+    have changed since)."""
+    from tomosnake.segment.qc import N_SUGGEST, read_slice_summaries, write_segment_qc
+
     first = dict(zarr.open_array(str(parts[0]), mode="r").attrs)
-    link_parts(parts, out, attrs={"inputs": input_record(inputs), "z_range": None},
+    write_segment_qc(qc_out, parts, recon=first.get("source"),
+                     n_suggest=N_SUGGEST if suggest is None else suggest)
+    link_parts(parts, out, attrs={"inputs": input_record(inputs), "z_range": None,
+                                  "slice_confidence": read_slice_summaries(parts)},
                dimension_names=("z", "y", "x"))
-    qc = {"schema": "tomosnake.segment_qc/1", "method": first.get("method"),
-          "model": first.get("model"), "model_sha256": None, "phases": first.get("phases"),
-          "per_slice": None, "low_confidence_threshold": None, "suggested_slices": [],
-          "labelled_slices": [], "warnings": []}
-    _json_out(qc, qc_out)
     return Path(out)
 
 

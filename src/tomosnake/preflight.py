@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from tomosnake.config import defaults
@@ -169,6 +169,7 @@ def check_scan(
     row: Mapping[str, Any],
     settings: Mapping[str, Mapping[str, Any]],
     layout: Mapping[str, Any] | None = None,
+    sheet: Collection[str] = (),
 ) -> list[Problem]:
     """Problems of one readable scan: its header problems and its settings against its shape.
 
@@ -177,6 +178,7 @@ def check_scan(
             ``voxel_size_um``...). settings: its per-stage settings (``preprocess``,
             ``recon``, ``segment``, ``morph``, optionally ``layout``).
         layout: the ``layout`` settings when ``settings`` has none.
+        sheet: every scan id of the sheet (labels exported from another scan are named).
     """
     file = str(row.get("path", info.source))
     out: list[Problem] = []
@@ -214,6 +216,16 @@ def check_scan(
     _check_layout(info, settings.get("layout", layout) or {}, add)
     out_width = crop or width
     _check_sample(morph.get("sample"), (info.n_rows, out_width, out_width), add)
+    seg = settings.get("segment")
+    if seg and (seg.get("labels") or seg.get("model")):
+        from tomosnake.training import check_labels
+
+        known = crop or (None if wide else width)
+        for problem in check_labels(scan, seg, (info.n_rows, known, known), sheet):
+            out.append(Problem(scan, problem.split(":")[0], problem,
+                               "fix or re-export the labels (tomosnake label check SOURCE "
+                               "--volume results/SCAN/scan.ome.zarr/0), or correct the sheet's "
+                               "segment.labels / segment.model"))
     return out
 
 
@@ -329,7 +341,7 @@ def collect(
     problems = {p.scan: [p] for p in unreadable}
     for scan, info in infos.items():
         problems[scan] = check_scan(
-            scan, info, sheet[scan], settings.get(scan, {}), config.get("layout")
+            scan, info, sheet[scan], settings.get(scan, {}), config.get("layout"), sheet
         )
     ordered = [p for scan in sheet for p in problems.get(scan, [])]
     return infos, ordered

@@ -95,37 +95,3 @@ def scan_settings(config: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str
 
 
 #: segmentation methods that need a trained model file
-TRAINED_METHODS = ("cnn", "rf")
-
-
-def training_scans(
-    config: Mapping[str, Any],
-    scans: Mapping[str, Mapping[str, Any]],
-    settings: Mapping[str, Mapping[str, Any]],
-    simulated: set[str],
-) -> list[str]:
-    """Scans whose ground truth trains the segmentation models (``segment.train_scans``).
-
-    Raises ConfigError when a listed scan is not in the sheet or has no ground truth
-    (only simulated scans have), or when a scan's ``segment.method`` needs a model
-    (cnn, rf) and nothing is listed to train it on.
-    """
-    train = list(config.get("segment", {}).get("train_scans", []))
-    unknown = [s for s in train if s not in scans]
-    if unknown:
-        raise ConfigError(
-            f"segment.train_scans {unknown}: not in the scan sheet {config.get('scans')}"
-        )
-    no_truth = [s for s in train if s not in simulated]
-    if no_truth:
-        raise ConfigError(
-            f"segment.train_scans {no_truth}: no ground truth to train on (only simulated "
-            "scans, resources/sim/NAME.h5 or NAME_tiff, have one)"
-        )
-    needing = sorted(s for s, st in settings.items() if st["segment"]["method"] in TRAINED_METHODS)
-    if needing and not train:
-        raise ConfigError(
-            f"scan(s) {needing} use segment.method cnn/rf, which needs a trained model: "
-            "list simulated scans with ground truth in segment.train_scans, or use otsu"
-        )
-    return train

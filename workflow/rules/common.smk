@@ -7,6 +7,7 @@ from pathlib import Path
 from tomosnake.beamtime import Beamtime
 from tomosnake.preflight import DEFAULT_CACHE
 from tomosnake.provenance import code_fingerprint
+from tomosnake.training import MODEL_PATTERN as MODEL, TRAIN_KEYS
 
 # Validates config (workflow/schemas/config.schema.yaml, defaults filled in) and scan sheet,
 # then checks every scan's headers: one error lists every problem, before any job.
@@ -30,6 +31,7 @@ wildcard_constraints:
     i=r"\d+",
     level=r"[1-9]\d*",
     name="|".join(re.escape(n) for n in config["simulate"]) or "(?!)",
+    group=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 def get_raw(wildcards):
@@ -118,11 +120,65 @@ def gpu_env(path):
 
 
 def segment_inputs(wildcards):
+    """A scan's reconstruction and, for cnn/rf, its model (its group's, or segment.model)."""
     inputs = {"recon": IMAGE0.format(scan=wildcards.scan)}
-    method = SETTINGS[wildcards.scan]["segment"]["method"]
-    if method != "otsu":
-        inputs["model"] = f"results/models/segment_{method}.pt"
+    model = BT.model_of(wildcards.scan)
+    if model:
+        inputs["model"] = model
     return inputs
+
+
+def segment_params(wildcards):
+    """The segment settings a scan's slab jobs use (otsu: the method alone)."""
+    seg = SETTINGS[wildcards.scan]["segment"]
+    keys = (
+        ("method", "tta", "low_confidence")
+        if BT.model_of(wildcards.scan)
+        else ("method",)
+    )
+    return {k: seg[k] for k in keys}
+
+
+def training(method):
+    """Input functions (inputs, params) of a group's model training for ``method``: the
+    reconstructions and label files of its labelled scans, the truth of its simulated ones.
+    """
+
+    def of(wildcards):
+        return BT.models[MODEL.format(group=wildcards.group, method=method)]
+
+    def inputs(wildcards):
+        from tomosnake.segment.labels import label_files
+
+        ts = of(wildcards)
+        return {
+            "recon": [IMAGE0.format(scan=s) for s in ts.scans],
+            "labels": [f for _, src in ts.labelled for f in label_files(src)],
+            "truth": [BT.truth_of(s) for s in ts.simulated],
+        }
+
+    def params(wildcards):
+        ts = of(wildcards)
+        seg = config["segment"]
+        keys = TRAIN_KEYS if method == "cnn" else ("seed",)
+        out = {
+            "method": method,
+            "labelled": [[IMAGE0.format(scan=s), src] for s, src in ts.labelled],
+            "simulated": [
+                [IMAGE0.format(scan=s), BT.truth_of(s)] for s in ts.simulated
+            ],
+            **{k: seg[k] for k in keys},
+        }
+        if ts.labelled:
+            out.update(
+                label_phases=seg["label_phases"],
+                label_unlabelled=seg["label_unlabelled"],
+            )
+        if ts.simulated:
+            out["train_slices"] = seg["train_slices"]
+        return out
+
+    return inputs, params
 
 
 def per_scan(pattern, scans=None):

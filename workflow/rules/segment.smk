@@ -1,20 +1,21 @@
 # Segmentation: a CNN or random forest trained on labelled slices (or multi-Otsu, no
 # training), slab by slab, joined without copying into the OME-Zarr's label image.
 
-TRAIN_SCANS = BT.training_scans()
+TRAIN_CNN = training("cnn")
+TRAIN_RF = training("rf")
 
 
-# The U-Net (CNN): asks for a GPU in profiles/slurm-gpu, runs on the CPU without one.
+# A group's U-Net (CNN), trained on its scans' labelled slices (segment.labels) and the truth
+# of its simulated train_scans: asks for a GPU in profiles/slurm-gpu, runs on a CPU without.
 rule train_segmenter:
     input:
-        recon=[IMAGE0.format(scan=s) for s in TRAIN_SCANS],
-        truth=[BT.truth_of(s) for s in TRAIN_SCANS],
+        unpack(TRAIN_CNN[0]),
     output:
-        "results/models/segment_cnn.pt",
+        "results/models/{group}.cnn.pt",
     log:
-        "logs/segment/train_cnn.log",
+        "logs/segment/train_{group}.cnn.log",
     benchmark:
-        "results/benchmarks/train_segmenter/cnn.tsv"
+        "results/benchmarks/train_segmenter/{group}.cnn.tsv"
     conda:
         gpu_env("../envs/segment.yaml")
     threads: 2
@@ -22,26 +23,27 @@ rule train_segmenter:
         mem_mb=8000,
         runtime=120,
     params:
-        method="cnn",
-        slices=config["segment"]["train_slices"],
-        epochs=config["segment"]["epochs"],
+        train=TRAIN_CNN[1],
         code=code("train_segmenter", "train_segmenter.py"),
     script:
         "../scripts/train_segmenter.py"
 
 
-# The random forest: same inputs and script, CPU only (profiles give it no GPU); the CNN's
-# epochs are not among its params, so changing them leaves this model as it is (tested).
+# The random forest: the same data, CPU only (profiles give it no GPU); the U-Net's settings
+# are not among its params, so changing them leaves this model as it is (tested).
 use rule train_segmenter as train_forest with:
+    input:
+        unpack(TRAIN_RF[0]),
     output:
-        "results/models/segment_rf.pt",
+        "results/models/{group}.rf.pt",
     log:
-        "logs/segment/train_rf.log",
+        "logs/segment/train_{group}.rf.log",
     benchmark:
-        "results/benchmarks/train_forest/rf.tsv"
+        "results/benchmarks/train_forest/{group}.rf.tsv"
+    conda:
+        "../envs/segment.yaml"
     params:
-        method="rf",
-        epochs=None,  # params are merged with the CNN rule's: drop its epochs
+        train=TRAIN_RF[1],
         code=code("train_segmenter", "train_segmenter.py"),
 
 
@@ -62,7 +64,7 @@ rule segment_slab:
         runtime=job_resource("segment_slab", "runtime"),
     params:
         layout=settings("layout"),
-        seg=settings("segment", "method"),
+        seg=segment_params,
         code=code("segment_slab", "segment_slab.py"),
     script:
         "../scripts/segment_slab.py"
@@ -86,6 +88,7 @@ rule segment_merge:
         mem_mb=1000,
         runtime=10,
     params:
+        suggest=lambda wc: SETTINGS[wc.scan]["segment"]["suggest"],
         code=code("segment_merge", "segment_slab.py", "segment_merge.py"),
     script:
         "../scripts/segment_merge.py"

@@ -5,4 +5,4 @@ from tomosnake.smk import run_script
 
 sm = snakemake  # noqa: F821
 run_script(sm, lambda: pipeline.segment_merge(sm.input.parts, sm.output.labels, sm.output.qc,
-                                              sm.input.source))
+                                              sm.input.source, sm.params.suggest))

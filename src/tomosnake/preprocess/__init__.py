@@ -15,7 +15,6 @@ from tomosnake.preprocess.center import (
 from tomosnake.preprocess.half_acquisition import stitch_half_acquisition
 from tomosnake.preprocess.normalize import minus_log, normalize
 from tomosnake.preprocess.phase import paganin_alpha, retrieve_phase
-from tomosnake.preprocess.pipeline import prepare
 from tomosnake.preprocess.ring_metric import ring_metric_image, stripe_metric
 from tomosnake.preprocess.stripes import (
     remove_all_stripe,
@@ -38,7 +37,6 @@ __all__ = [
     "minus_log",
     "normalize",
     "paganin_alpha",
-    "prepare",
     "remove_all_stripe",
     "remove_dead_stripe",
     "remove_large_stripe",

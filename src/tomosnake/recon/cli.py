@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """Read, prepare and reconstruct ``args.input``; write ``args.output``."""
     from tomosnake.io import read_raw_zarr, read_scan, write_volume
     from tomosnake.io.volume import is_zarr_path
-    from tomosnake.preprocess import prepare
+    from tomosnake.preprocess.prepare import prepare
 
     raw = read_raw_zarr(args.input) if is_zarr_path(args.input) else read_scan(args.input)
     if args.center_sweep is not None:

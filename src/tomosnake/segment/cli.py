@@ -12,7 +12,20 @@ from __future__ import annotations
 
 import argparse
 
-from tomosnake.errors import ConfigError
+from tomosnake.segment.train import DEFAULTS
+
+#: training options: flag, type, help (defaults from tomosnake.segment.train.DEFAULTS)
+_TRAIN_FLAGS = (
+    ("--epochs", int, "passes over the labelled pixels"),
+    ("--patch", int, "training patch size (pixels)"),
+    ("--batch-size", int, "patches per step"),
+    ("--width", int, "U-Net channels at full resolution"),
+    ("--depth", int, "U-Net poolings"),
+    ("--lr", float, "peak learning rate (one-cycle schedule)"),
+    ("--loss", str, "ce, dice_ce or focal"),
+    ("--class-weight-power", float, "class weights = frequency ** -p"),
+    ("--seed", int, "random seed"),
+)
 
 
 def _phases(text: str) -> dict[str, int]:
@@ -42,16 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SegmentPy folder (N.tif + N_label.tif) or 'GREY,LABELS' volume pair; repeatable",
     )
     t.add_argument("--out", required=True, help="model file to write (.pt)")
-    t.add_argument("--method", choices=("cnn", "rf"), default="cnn")
+    t.add_argument("--method", choices=("cnn", "rf"), help="U-Net (cnn, default) or random forest")
     t.add_argument("--phases", type=_phases, help="phase names and label values, e.g. "
                    "pore=0,cbd=1,nmc=2 (default: values found, named class_<value>)")
     t.add_argument("--ignore-value", type=int, help="label value of unlabelled voxels")
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--patch", type=int, default=128, help="training patch size (pixels)")
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--width", type=int, default=16, help="U-Net channels at full resolution")
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--seed", type=int, default=0)
+    for flag, kind, text in _TRAIN_FLAGS:
+        key = flag[2:].replace("-", "_")
+        t.add_argument(flag, type=kind, help=f"{text} (default: {DEFAULTS[key]})")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--threads", type=int, help="CPU threads for torch")
     p = sub.add_parser("predict", help="segment with a trained model file")
@@ -72,13 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from tomosnake.segment.modelfile import load_model
 
     if args.action == "train":
-        if args.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+        keys = [flag[2:].replace("-", "_") for flag, _, _ in _TRAIN_FLAGS]
+        settings = {k: getattr(args, k) for k in keys} | {"method": args.method}
         model = train_model(
             args.data, args.out, phases=args.phases, ignore_value=args.ignore_value,
-            method=args.method, epochs=args.epochs, patch=args.patch, batch_size=args.batch_size,
-            width=args.width, lr=args.lr, seed=args.seed, device=args.device,
-            threads=args.threads,
+            device=args.device, threads=args.threads, **settings,
         )
         print(f"wrote {args.out}: {model.kind} model, phases {model.phases}")
         return 0

@@ -2,11 +2,12 @@
 
 Labels may be dense (SegmentPy slices) or sparse (scribbles in a zarr volume,
 ``ignore_value`` where unlabelled). The U-Net is trained on random patches
-centred on labelled pixels (half of them drawn class-balanced), with flips,
-90-degree rotations, zoom, intensity and noise augmentation, and a
-class-weighted cross-entropy (weights 1/sqrt(class frequency)) so that the thin
-carbon-binder phase is not drowned by the bulk phases. Everything random is
-seeded; the model file records classes, normalisation and settings.
+centred on labelled pixels (half of them drawn class-balanced, which already
+gives the thin carbon-binder phase its share), with flips, 90-degree rotations,
+zoom, intensity and noise augmentation, and a cross-entropy loss (optionally
+class-weighted, Dice + CE or focal). Everything random is seeded; the model file
+records classes, normalisation, settings and, for :func:`train_from_labels`,
+which slices of which reconstruction the labels were painted on.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tomosnake.config import defaults
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import open_volume
 from tomosnake.progress import track
@@ -28,15 +32,26 @@ from tomosnake.segment.data import (
     IGNORE_INDEX,
     check_label_order,
     check_label_values,
+    context_stack,
     labelled_planes,
     load_segmentpy,
     open_pair,
     to_targets,
 )
 from tomosnake.segment.infer import default_device
+from tomosnake.segment.labels import (
+    SIDECAR,
+    UNLABELLED,
+    LabelledSlices,
+    read_label_source,
+    read_truth_slices,
+)
 from tomosnake.segment.modelfile import SegmentModel
-from tomosnake.segment.normalise import Normalisation
+from tomosnake.segment.normalise import Normalisation, apply
+from tomosnake.segment.qc import grey_sha256
 from tomosnake.segment.unet import UNet
+from tomosnake.threads import current as current_threads
+from tomosnake.training import TRAIN_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +151,7 @@ class _PatchSampler:
 def _batch(sampler, rng, batch_size, patch, aug):
     imgs, tgts = [], []
     for _ in range(batch_size):
-        zoom = float(np.exp(rng.uniform(*np.log(aug["zoom"]))))
+        zoom = float(np.exp(rng.uniform(*np.log(aug["zoom"])))) if aug else 1.0
         img, tgt = sampler.draw(rng, zoom)
         img_t = torch.from_numpy(np.ascontiguousarray(img))[None]
         tgt_t = torch.from_numpy(np.ascontiguousarray(tgt))[None, None].float()
@@ -145,12 +160,43 @@ def _batch(sampler, rng, batch_size, patch, aug):
             tgt_t = F.interpolate(tgt_t, size=(patch, patch), mode="nearest")
         imgs.append(img_t[0])
         tgts.append(tgt_t[0, 0].long())
+    if not aug:
+        return torch.stack(imgs), torch.stack(tgts)
     return _augment(torch.stack(imgs), torch.stack(tgts), rng, aug)
+
+
+def _dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean soft Dice over classes, unlabelled (-1) pixels excluded."""
+    prob = torch.softmax(logits, 1)
+    valid = (target >= 0).unsqueeze(1)
+    onehot = F.one_hot(target.clamp(min=0), logits.shape[1]).permute(0, 3, 1, 2) * valid
+    prob = prob * valid
+    inter = (prob * onehot).sum((0, 2, 3))
+    total = prob.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    return 1 - ((2 * inter + 1) / (total + 1)).mean()
+
+
+def _loss_fn(kind: str, weights: torch.Tensor):
+    ce = torch.nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE_INDEX)
+    if kind == "ce":
+        return ce
+    if kind == "dice_ce":
+        return lambda logits, y: ce(logits, y) + _dice_loss(logits, y)
+    if kind == "focal":
+        def focal(logits, y):
+            per = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE_INDEX,
+                                  reduction="none")
+            pt = torch.exp(-F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX,
+                                            reduction="none"))
+            valid = y >= 0
+            return ((1 - pt) ** 2 * per)[valid].mean()
+        return focal
+    raise ConfigError(f"loss {kind!r}: expected 'ce', 'dice_ce' or 'focal'")
 
 
 def _fit_unet(
     items, n_classes, context, *, epochs, patch, batch_size, width, depth, lr, seed, device,
-    aug=AUGMENT,
+    aug=AUGMENT, loss="ce", class_weight_power=0.0,
 ):
     """Train a U-Net on (context stack, class indices) items; returns (net, settings)."""
     torch.manual_seed(seed)
@@ -159,7 +205,7 @@ def _fit_unet(
         np.concatenate([t[t >= 0] for _, t in items]).ravel(), minlength=n_classes
     ).astype(float)
     freq = counts / counts.sum()
-    weights = 1.0 / np.sqrt(freq)
+    weights = np.maximum(freq, 1e-6) ** -class_weight_power
     weights /= weights.mean()
     sampler = _PatchSampler(items, patch, n_classes)
     steps_per_epoch = max(8, math.ceil(counts.sum() / (patch * patch * batch_size)))
@@ -169,9 +215,7 @@ def _fit_unet(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.1)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = torch.nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32, device=device), ignore_index=IGNORE_INDEX
-    )
+    loss_fn = _loss_fn(loss, torch.tensor(weights, dtype=torch.float32, device=device))
     net.train()
     t0 = time.perf_counter()
     losses = []
@@ -196,7 +240,9 @@ def _fit_unet(
         "seed": seed,
         "class_weights": [float(w) for w in weights],
         "class_frequencies": [float(f) for f in freq],
-        "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in aug.items()},
+        "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in (aug or {}).items()},
+        "loss": loss,
+        "class_weight_power": class_weight_power,
         "device": device.type,
         "mixed_precision": use_amp,
         "final_loss": float(np.mean(losses[-max(1, total // 10) :])),
@@ -207,37 +253,54 @@ def _fit_unet(
     return net.cpu().eval(), settings
 
 
+#: training settings of ``tomosnake segment train`` and of the workflow's training rule; the
+#: config schema's ``segment`` section mirrors these keys (epochs: one epoch draws as many
+#: patch pixels as there are labelled pixels; class_weight_power p weighs each class by
+#: frequency^-p; loss "ce", "dice_ce" or "focal")
+#: training settings of the U-Net (all) and the random forest (seed); defaults from the
+#: config schema's ``segment`` section (workflow/schemas/config.schema.yaml)
+DEFAULTS: dict[str, Any] = {"method": "cnn",
+                            **{k: v for k, v in defaults("segment").items() if k in TRAIN_KEYS}}
+
+
+def train_settings(**given: Any) -> dict[str, Any]:
+    """:data:`DEFAULTS` updated with the ``given`` settings that are not None."""
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown training setting(s) {unknown}; known: {sorted(DEFAULTS)}")
+    out = dict(DEFAULTS)
+    out.update({k: v for k, v in given.items() if v is not None})
+    if out["method"] not in ("cnn", "rf"):
+        raise ConfigError(f"training method {out['method']!r}: expected 'cnn' or 'rf'")
+    for key in ("epochs", "patch", "batch_size", "width", "depth"):
+        if int(out[key]) < 1:
+            raise ConfigError(f"training setting {key} must be >= 1, got {out[key]}")
+    return out
+
+
 def _train(
     raw: list[tuple[np.ndarray, np.ndarray, str]],
     out_path: str | Path,
+    settings: dict[str, Any],
     *,
     phases: dict[str, int] | None,
     ignore_value: int | None,
     norm: Normalisation,
     context: int,
-    method: str,
-    epochs: int,
-    patch: int,
-    batch_size: int,
-    width: int,
-    depth: int,
-    lr: float,
-    seed: int,
     device: str | torch.device | None,
     threads: int | None,
-    sources: list[str],
+    record: dict[str, Any],
 ) -> SegmentModel:
-    if method not in ("cnn", "rf"):
-        raise ConfigError(f"training method {method!r}: expected 'cnn' or 'rf'")
-    if threads:
-        torch.set_num_threads(threads)
+    method, seed = settings["method"], int(settings["seed"])
+    threads = threads or current_threads()
+    torch.set_num_threads(threads)
     phases = _resolve_phases(raw, phases, ignore_value)
     values = list(phases.values())
     labelled = [(img, to_targets(lab, values, ignore_value), src) for img, lab, src in raw]
     means, order_warnings = check_label_order(labelled, list(phases), context)
     items = [(img, target) for img, target, _ in labelled]
     training = {
-        "sources": sources,
+        **record,
         "slices": len(items),
         "ignore_value": ignore_value,
         "method": method,
@@ -259,12 +322,12 @@ def _train(
         training["seed"] = seed
     else:
         dev = torch.device(device) if device else default_device()
-        model.arch = {"width": width, "depth": depth}
-        model.network, settings = _fit_unet(
-            items, len(phases), context, epochs=epochs, patch=patch, batch_size=batch_size,
-            width=width, depth=depth, lr=lr, seed=seed, device=dev,
+        model.arch = {"width": int(settings["width"]), "depth": int(settings["depth"])}
+        model.network, fitted = _fit_unet(
+            items, len(phases), context, device=dev,
+            **{k: v for k, v in settings.items() if k != "method"},
         )
-        training.update(settings)
+        training.update(fitted)
     model.training = training
     model.save(out_path)
     return model
@@ -276,17 +339,10 @@ def train_model(
     *,
     phases: dict[str, int] | None = None,
     ignore_value: int | None = None,
-    method: str = "cnn",
-    epochs: int = 40,
-    patch: int = 128,
-    batch_size: int = 8,
-    width: int = 16,
-    depth: int = 3,
-    lr: float = 3e-3,
-    seed: int = 0,
     device: str | None = None,
     threads: int | None = None,
     normalisation: Normalisation | None = None,
+    **settings: Any,
 ) -> SegmentModel:
     """Train a 2-D U-Net (``method="cnn"``) or random forest (``"rf"``) and write ``out_path``.
 
@@ -296,8 +352,9 @@ def train_model(
     whose labels may be sparse (``ignore_value`` where unlabelled).
     ``phases`` maps phase names to label values (class order = dict order);
     without it the label values found are used, named ``class_<value>``.
-    One epoch is as many patches as there are labelled pixels.
+    ``settings``: any key of :data:`DEFAULTS` (method, epochs, patch, ...).
     """
+    settings = train_settings(**settings)
     norm = normalisation or Normalisation()
     raw: list[tuple[np.ndarray, np.ndarray, str]] = []
     for entry in data_dirs:
@@ -308,10 +365,9 @@ def train_model(
         else:
             raw += load_segmentpy(entry, norm, ignore_value)
     return _train(
-        raw, out_path, phases=phases, ignore_value=ignore_value, norm=norm, context=0,
-        method=method, epochs=epochs, patch=patch, batch_size=batch_size, width=width,
-        depth=depth, lr=lr, seed=seed, device=device, threads=threads,
-        sources=[str(d) for d in data_dirs],
+        raw, out_path, settings, phases=phases, ignore_value=ignore_value, norm=norm,
+        context=0, device=device, threads=threads,
+        record={"sources": [str(d) for d in data_dirs]},
     )
 
 
@@ -323,17 +379,10 @@ def train_from_volume(
     *,
     phases: dict[str, int] | None = None,
     context: int = 0,
-    method: str = "cnn",
-    epochs: int = 40,
-    patch: int = 128,
-    batch_size: int = 8,
-    width: int = 16,
-    depth: int = 3,
-    lr: float = 3e-3,
-    seed: int = 0,
     device: str | None = None,
     threads: int | None = None,
     normalisation: Normalisation | None = None,
+    **settings: Any,
 ) -> SegmentModel:
     """Train on the labelled voxels of a (z, y, x) volume and write ``out_path``.
 
@@ -343,14 +392,130 @@ def train_from_volume(
     ``context`` slices above and below. ``phases`` defaults to the workflow's
     canonical pore=0, cbd=1, nmc=2. Other arguments as :func:`train_model`.
     """
+    settings = train_settings(**settings)
     norm = normalisation or Normalisation()
     name = str(volume) if isinstance(volume, str | Path) else "volume"
     vol = open_volume(volume) if isinstance(volume, str | Path) else np.asarray(volume)
     lab = open_volume(labels) if isinstance(labels, str | Path) else np.asarray(labels)
     raw = labelled_planes(vol, lab, norm, ignore_value, context, name)
     return _train(
-        raw, out_path, phases=CANONICAL_PHASES if phases is None else phases,
-        ignore_value=ignore_value, norm=norm, context=context,
-        method=method, epochs=epochs, patch=patch, batch_size=batch_size, width=width,
-        depth=depth, lr=lr, seed=seed, device=device, threads=threads, sources=[name],
+        raw, out_path, settings, phases=CANONICAL_PHASES if phases is None else phases,
+        ignore_value=ignore_value, norm=norm, context=context, device=device,
+        threads=threads, record={"sources": [name]},
+    )
+
+
+#: correlation below which a SegmentPy folder's grey slice is taken not to be the
+#: reconstruction's slice of the same index
+GREY_MATCH = 0.9
+
+
+def _check_against_recon(ls: LabelledSlices, vol, norm_lo_hi, where: str) -> tuple[dict, list]:
+    """Per-slice grey fingerprints of ``vol`` at the labelled z, and warnings.
+
+    Warns when the slices differ from those the labels were exported from (sidecar
+    fingerprints) or, for a SegmentPy folder, from its own grey slices; raises InputError
+    when NMC comes out darker than pore (a swapped phase map, e.g. SegmentPy's 0 = NMC).
+    """
+    shas, warnings = {}, []
+    recorded = ls.sidecar.get("slices", {}) if ls.kind != "zarr" else {}
+    dark, bright = [], []
+    lo, hi = norm_lo_hi
+    for i, z in enumerate(ls.z):
+        plane = np.asarray(vol[z], np.float32)
+        shas[str(z)] = grey_sha256(plane)
+        sha0 = recorded.get(str(z), {}).get("grey_sha256")
+        if sha0 is not None and sha0 != shas[str(z)]:
+            warnings.append(f"{ls.files[i]}: painted on a different slice {z} than {where} now "
+                            "holds (reconstruction redone since export?)")
+        if ls.grey is not None and sha0 is None:
+            r = float(np.corrcoef(ls.grey[i].ravel(), plane.ravel())[0, 1])
+            if not r >= GREY_MATCH:
+                warnings.append(f"{ls.files[i]}: its grey slice correlates only {r:.2f} with "
+                                f"slice {z} of {where}; are the slice index and scan right?")
+        lab = ls.labels[i]
+        norm = (plane - lo) / (hi - lo)
+        if np.any(lab == ls.phases["pore"]) and np.any(lab == ls.phases["nmc"]):
+            dark.append(float(norm[lab == ls.phases["pore"]].mean()))
+            bright.append(float(norm[lab == ls.phases["nmc"]].mean()))
+    if dark and np.mean(bright) < np.mean(dark):
+        raise InputError(
+            f"{ls.source}: the voxels labelled nmc (value {ls.label_phases['nmc']}) are darker "
+            f"than those labelled pore (value {ls.label_phases['pore']}) in {where}: the phase "
+            f"map {ls.label_phases} looks swapped (SegmentPy paints nmc=0, cbd=1, pore=2); "
+            f"state the map in {SIDECAR} or segment.label_phases"
+        )
+    return shas, warnings
+
+
+def train_from_labels(
+    out_path: str | Path,
+    labelled: Sequence[tuple[Any, Any]] = (),
+    simulated: Sequence[tuple[Any, Any]] = (),
+    *,
+    truth_slices: Sequence[int] = (),
+    label_phases: dict[str, int] | None = None,
+    unlabelled: int | None = None,
+    context: int = 0,
+    device: str | None = None,
+    threads: int | None = None,
+    normalisation: Normalisation | None = None,
+    **settings: Any,
+) -> SegmentModel:
+    """Train one model on hand-labelled slices of reconstructions (and simulated truth).
+
+    Args:
+        out_path: model file to write.
+        labelled: (reconstruction, label source) pairs: the reconstruction a zarr array
+            store (e.g. ``results/{scan}/recon.zarr``) or TIFF stack, the label source a
+            path :func:`~tomosnake.segment.labels.read_label_source` reads or a
+            :class:`LabelledSlices`.
+        simulated: (reconstruction, ``NAME_truth.zarr``) pairs of simulated scans whose
+            ground-truth slices ``truth_slices`` are used.
+        label_phases, unlabelled: phase map and unlabelled value of label sources that
+            carry no sidecar (see :func:`read_label_source`).
+        context: z-slices on each side seen by a 2.5-D U-Net (0 = 2-D).
+        settings: any key of :data:`DEFAULTS`.
+
+    Each reconstruction is normalised on its own percentiles (as at inference). The
+    model file records, per source, the label source, the reconstruction, the labelled
+    slices, their grey fingerprints (:func:`~tomosnake.segment.qc.grey_sha256`) and a
+    hash of the labels; ``training["warnings"]`` lists what looked wrong.
+    """
+    settings = train_settings(**settings)
+    if not labelled and not simulated:
+        raise ConfigError("no training data: give labelled slices or simulated scans")
+    norm = normalisation or Normalisation()
+    raw: list[tuple[np.ndarray, np.ndarray, str]] = []
+    records, warnings = [], []
+    pairs = [(r, s, False) for r, s in labelled] + [(r, s, True) for r, s in simulated]
+    for recon, source, is_truth in pairs:
+        where = str(recon) if isinstance(recon, str | Path) else "volume"
+        vol = open_volume(recon) if isinstance(recon, str | Path) else np.asarray(recon)
+        if vol.ndim != 3:
+            raise InputError(f"{where}: expected a (z, y, x) volume, got shape {vol.shape}")
+        if isinstance(source, LabelledSlices):
+            ls = source
+        elif is_truth:
+            ls = read_truth_slices(source, truth_slices)
+        else:
+            ls = read_label_source(source, tuple(vol.shape), label_phases, unlabelled)
+        if ls.labels.shape[1:] != tuple(vol.shape[1:]) or max(ls.z) >= vol.shape[0]:
+            raise InputError(f"{ls.source}: labels of {ls.labels.shape[1:]} slices up to z="
+                             f"{max(ls.z)} do not fit {where} {tuple(vol.shape)}")
+        lo, hi = norm.measure(vol, name=where)
+        shas, warn = _check_against_recon(ls, vol, (lo, hi), where)
+        warnings += ls.warnings + warn
+        for z, lab, f in zip(ls.z, ls.labels, ls.files, strict=True):
+            raw.append((apply(context_stack(vol, z, context), lo, hi), lab, f))
+        records.append({"labels": ls.source, "kind": ls.kind, "recon": where, "z": ls.z,
+                        "label_phases": ls.label_phases, "grey_sha256": shas,
+                        "labels_sha256": ls.labels_sha256()})
+    for w in warnings:
+        log.warning(w)
+    return _train(
+        raw, out_path, settings, phases=dict(CANONICAL_PHASES), ignore_value=UNLABELLED,
+        norm=norm, context=context, device=device, threads=threads,
+        record={"sources": [r["labels"] for r in records], "label_sources": records,
+                "warnings": warnings},
     )

@@ -1,5 +1,9 @@
 """Segmenting whole volumes chunk by chunk: recon.zarr -> labels.zarr (+ confidence).
 
+With a model (rf, cnn) the labels' attributes also carry ``slice_confidence``, a per-slice
+summary of the per-voxel confidence (:class:`tomosnake.segment.qc.SliceSummary`) from which
+``segment_qc.json`` and the slices worth labelling next are made.
+
 The volume is read in slabs of ``chunk_z`` slices plus ``halo`` slices of
 context on each side (clipped at the volume ends), so that every slice sees the
 same neighbourhood however the volume is chunked: the labels do not depend on
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tomosnake import sketch
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import atomic_output, create_volume, open_volume, volume_attrs, write_volume
 from tomosnake.io.volume import TIFF_SUFFIXES
@@ -26,7 +31,8 @@ from tomosnake.segment.classical import otsu_classes, otsu_thresholds
 from tomosnake.segment.data import CANONICAL_PHASES
 from tomosnake.segment.infer import default_device, forest_probabilities, unet_probabilities
 from tomosnake.segment.modelfile import SegmentModel, check_phases, load_model
-from tomosnake.segment.normalise import MAX_SAMPLE_SLICES, apply
+from tomosnake.segment.normalise import apply, sample_values, stored_sketch
+from tomosnake.segment.qc import LOW_CONFIDENCE, SliceSummary, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +49,9 @@ def _slabs(nz: int, z0: int, z1: int, chunk_z: int, halo: int) -> Iterator[tuple
 
 
 def _otsu_sample(vol) -> np.ndarray:
-    zs = np.unique(np.linspace(0, vol.shape[0] - 1, min(vol.shape[0], MAX_SAMPLE_SLICES)).round())
-    per = max(1, 4_000_000 // len(zs))
-    vals = [np.asarray(vol[int(z)], np.float32).ravel() for z in zs]
-    return np.concatenate([v[:: max(1, v.size // per)] for v in vals])
+    """Grey values to place Otsu thresholds on: the stored sketch's quantiles, else a sample."""
+    sk = stored_sketch(vol)
+    return sketch.samples(sk) if sk is not None else sample_values(vol, "input volume")
 
 
 class _Classifier:
@@ -101,6 +106,7 @@ def segment_volume(
     tta: bool = False,
     confidence_path: str | Path | None = None,
     device: str | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> Path:
     """Segment a (z, y, x) volume into a uint8 label volume, written atomically.
 
@@ -114,7 +120,9 @@ def segment_volume(
     (start, stop) segments only those slices (context still read around them).
     ``tta`` averages the four flips (cnn). ``confidence_path`` also writes the
     probability of the chosen class as uint8 (x 1/255) with the same layout.
-    Attributes: phases, voxel_size_um (from the input), method, source, model.
+    Attributes: phases, voxel_size_um (from the input), method, source, model,
+    model_sha256, z_range and, for rf/cnn, ``slice_confidence`` (per slice z of
+    ``z_range``: mean confidence and the fraction of voxels below ``low_confidence``).
     """
     if method not in METHODS:
         raise ConfigError(f"segmentation method {method!r}: expected one of {METHODS}")
@@ -151,8 +159,10 @@ def segment_volume(
         "method": method,
         "source": str(recon_path),
         "model": str(model_path) if model_path else None,
+        "model_sha256": file_sha256(model_path) if model_path else None,
         "z_range": [z0, z1],
     }
+    summary = SliceSummary(low_confidence) if model is not None else None
     shape = (z1 - z0, *vol.shape[1:])
     slabs = list(_slabs(nz, z0, z1, chunk_z, halo))
     outputs = [(Path(labels_path), attrs)]
@@ -165,6 +175,10 @@ def segment_volume(
             lab[a - z0 : b - z0], c = clf(np.asarray(vol[r0:r1]), a - r0, b - a)
             if c is not None:
                 conf[a - z0 : b - z0] = c
+                summary.add(a, c)
+        if summary is not None:
+            for _, at in outputs:
+                at["slice_confidence"] = summary.to_dict()
         for (p, at), arr in zip(outputs, (lab, conf), strict=False):
             write_volume(p, arr[0] if shape[0] == 1 else arr, at)
         return Path(labels_path)
@@ -182,5 +196,11 @@ def segment_volume(
             out_l[a - z0 : b - z0] = lab
             if out_c is not None:
                 out_c[a - z0 : b - z0] = c
+            if summary is not None:
+                summary.add(a, c)
+        if summary is not None:
+            for arr in (out_l, out_c):
+                if arr is not None:
+                    arr.attrs["slice_confidence"] = summary.to_dict()
     return Path(labels_path)
 
