@@ -7,23 +7,9 @@ import logging
 import math
 
 from tomosnake.errors import ConfigError
+from tomosnake.phases import parse_phases
 
 log = logging.getLogger("tomosnake.morph")
-
-
-def parse_phases(text: str) -> dict[str, int]:
-    """``"pore=0,cbd=1,nmc=2"`` -> {"pore": 0, "cbd": 1, "nmc": 2}."""
-    out: dict[str, int] = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip().lstrip("-").isdigit():
-            raise ConfigError(
-                f"--phases {text!r}: expected name=label pairs, e.g. pore=0,cbd=1,nmc=2"
-            )
-        out[name.strip()] = int(value)
-    if not out:
-        raise ConfigError("--phases: empty")
-    return out
 
 
 def _range(text: str, option: str) -> list[int]:

@@ -29,14 +29,14 @@ _TRAIN_FLAGS = (
 
 
 def _phases(text: str) -> dict[str, int]:
-    """'name=value,...' -> {name: value} (order kept)."""
-    out = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit():
-            raise argparse.ArgumentTypeError(f"expected NAME=VALUE,... got {text!r}")
-        out[name.strip()] = int(value)
-    return out
+    """'name=value,...' -> {name: value} (order kept), for argparse."""
+    from tomosnake.errors import ConfigError
+    from tomosnake.phases import parse_phases
+
+    try:
+        return parse_phases(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common_out(p: argparse.ArgumentParser) -> None:

@@ -18,13 +18,14 @@ import tifffile
 
 from tomosnake.errors import InputError
 from tomosnake.io import open_volume
+from tomosnake.phases import PHASES
 from tomosnake.segment.normalise import Normalisation, apply
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -1
 #: the workflow's phase codes, dark to bright
-CANONICAL_PHASES = {"pore": 0, "cbd": 1, "nmc": 2}
+CANONICAL_PHASES = PHASES
 _GREY = re.compile(r"^(\d+)\.tiff?$", re.IGNORECASE)
 
 

@@ -2,10 +2,13 @@
 
     tomosnake label export VOLUME OUTDIR (--slices 10,20,30 | --auto N | --qc QC.json)
         [--model M.pt]
+    tomosnake label export SCAN OUTDIR --auto N     (in the workflow's folder: the scan's
+        reconstruction; the N slices its model is least sure of, pre-filled)
     tomosnake label export VOLUME OUT.zarr --sparse
     tomosnake label check SOURCE [--volume VOLUME] [--label-phases nmc=0,cbd=1,pore=2]
 
-VOLUME is the scan's reconstruction (``results/{scan}/recon.zarr`` or a TIFF stack). The
+VOLUME is the scan's reconstruction (``results/{scan}/scan.ome.zarr/0`` or a TIFF stack), or
+the scan id itself when run in the workflow's folder. The
 folder is ready to paint in FIJI, napari or SegmentPy (``N.tif`` grey, ``N_label.tif``
 labels: pore=0, cbd=1, nmc=2, 255 = unlabelled); keep it outside ``results/`` and point the
 scan sheet's ``segment.labels`` at it.
@@ -35,13 +38,33 @@ def _suggested(qc_path: str) -> list[int]:
         raise InputError(f"{qc_path}: not a readable segment_qc.json ({exc})") from exc
 
 
+def _resolve(args: argparse.Namespace) -> None:
+    """A scan id for VOLUME: its level 0, and (unless given) the model its segment_qc.json
+    names, so that --auto ranks slices by that model's confidence."""
+    import json
+    from pathlib import Path
+
+    if Path(args.volume).exists():
+        return
+    scan = Path("results") / args.volume
+    if not (scan / "scan.ome.zarr" / "0").exists():
+        return  # left to the reader, which names the missing path
+    args.volume = str(scan / "scan.ome.zarr" / "0")
+    qc = scan / "segment_qc.json"
+    if qc.is_file() and args.auto and not args.sparse:
+        model = json.loads(qc.read_text()).get("model")
+        if args.model is None and model and Path(model).is_file():
+            args.model = model
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands export and check."""
     from tomosnake.segment.cli import _phases
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     e = sub.add_parser("export", help="write slices to paint (SegmentPy folder or napari store)")
-    e.add_argument("volume", metavar="VOLUME", help="reconstruction: zarr store or TIFF stack")
+    e.add_argument("volume", metavar="VOLUME",
+                   help="reconstruction (zarr store or TIFF stack), or a scan id of the workflow")
     e.add_argument("out", metavar="OUT", help="label folder (or OUT.zarr with --sparse)")
     e.add_argument("--slices", type=_slices, default=[], help="slice indices, e.g. 10,20,30")
     e.add_argument("--auto", type=int, default=0, metavar="N",
@@ -67,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "export":
         from tomosnake.segment.export import export_slices, export_sparse
 
+        _resolve(args)
         if args.sparse:
             if args.slices or args.auto or args.model or args.qc:
                 raise ConfigError("--sparse takes no --slices, --auto, --qc or --model")

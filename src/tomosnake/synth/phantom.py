@@ -14,7 +14,7 @@ import edt
 import numpy as np
 from scipy import ndimage
 
-PHASES = {"pore": 0, "cbd": 1, "nmc": 2}
+from tomosnake.phases import PHASES
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ import numpy as np
 
 from tomosnake.errors import InputError
 from tomosnake.io import open_volume, volume_attrs
+from tomosnake.phases import PHASES
 from tomosnake.viz.style import phase_color  # noqa: F401  (omezarr.py imports it from here)
 
 #: phases assumed when a label store carries no ``phases`` attribute
-DEFAULT_PHASES: dict[str, int] = {"pore": 0, "cbd": 1, "nmc": 2}
+DEFAULT_PHASES: dict[str, int] = PHASES
 
 #: QC keys looked up in reconstruction attributes (top level or any nested dict)
 QC_KEYS = (
