@@ -30,7 +30,7 @@ demo: $(STAMP)
 	@echo "demo done: open results/report.html; numbers in results/summary.csv"
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q --timeout=1200
+	$(PY) -m pytest -q --timeout=1200 --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow benchmarks

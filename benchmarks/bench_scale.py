@@ -17,6 +17,7 @@ extrapolation to a 50-scan beamtime of 2048-row scans on a SLURM cluster.
 
     .venv/bin/python benchmarks/bench_scale.py                 # 2048 x 1500, rows 64 and 512
     .venv/bin/python benchmarks/bench_scale.py --cols 512 --proj 360 --rows 16 64   # quick look
+    .venv/bin/python benchmarks/bench_scale.py --metrics fractions connectivity     # 2 cores
 """
 
 from __future__ import annotations
@@ -72,10 +73,13 @@ def write_scans(raw: Path, rows: list[int], cols: int, proj: int) -> dict[str, P
     return scans
 
 
-def run_workflow(work: Path, scans: dict[str, Path], slab_rows: int) -> float:
+def run_workflow(work: Path, scans: dict[str, Path], slab_rows: int,
+                 metrics: list[str] | None = None) -> float:
     (work / "config").mkdir(parents=True, exist_ok=True)
     cfg = {"scans": "config/scans.tsv", "layout": {"slab_rows": slab_rows},
            "segment": {"method": "otsu"}}
+    if metrics:
+        cfg["morph"] = {"metrics": metrics}
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     sheet = "scan_id\tpath\n" + "".join(f"{s}\t{p}\n" for s, p in scans.items())
     (work / "config" / "scans.tsv").write_text(sheet)
@@ -156,10 +160,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs=2, default=[64, 512])
     ap.add_argument("--slab-rows", type=int, default=64)
     ap.add_argument("--work", type=Path, default=REPO / ".tmp" / "bench_scale")
+    ap.add_argument("--metrics", nargs="+", help="morph.metrics (default: the config default, "
+                    "all; on 2 cores, surface and sizes of a 512 x 2048^2 scan take hours: "
+                    "benchmarks/bench_morph.py --scale measures their memory on its own)")
     args = ap.parse_args()
     work = args.work
     scans = write_scans(work / "raw", args.rows, args.cols, args.proj)
-    wall = run_workflow(work, scans, args.slab_rows)
+    wall = run_workflow(work, scans, args.slab_rows, args.metrics)
     rec = job_records(work)
     small, big = (f"rows{n}" for n in args.rows)
     factor = args.rows[1] / args.rows[0]

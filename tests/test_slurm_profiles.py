@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yte
+from snakemake.cli import parse_config
 
 from tomosnake.layout import job_sizes, plan
 
@@ -103,7 +104,8 @@ def test_gpu_overlay_adds_only_gpu_requests(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TOMOSNAKE_SLURM_GPU_CONSTRAINT", "80g")
     cpu, gpu = load_profile("slurm"), load_profile("slurm-gpu")
     assert set(gpu) == {"set-resources", "resources", "set-resource-scopes", "config"}
-    assert gpu["config"] == ["gpu_envs=true"]  # the CUDA builds of the GPU rules' envs
+    assert gpu["config"] == ["gpu_envs=True"]  # the CUDA builds of the GPU rules' envs
+    assert parse_config(gpu["config"]) == {"gpu_envs": True}  # a boolean, as the schema wants
     assert set(gpu["set-resources"]) == GPU_RULES
     for res in gpu["set-resources"].values():
         assert res == {"slurm_partition": "'gpu'", "gpu": 1, "gpu_model": "'a100'",

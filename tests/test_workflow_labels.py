@@ -16,9 +16,13 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+import yaml
 import zarr
 from test_workflow import REPO, deploy, planned, smk
 
+from tomosnake.beamtime import Beamtime
+from tomosnake.errors import ConfigError
+from tomosnake.preflight import PreflightError
 from tomosnake.synth import make_spec, write_simulated_scan
 
 pytestmark = pytest.mark.slow
@@ -130,46 +134,64 @@ def test_a_new_labelled_slice_retrains(labelled):
     assert ("train_segmenter", "") in jobs and ("segment_slab", "plain") not in jobs
 
 
-@pytest.mark.parametrize(
-    ("spoil", "expect"),
-    [
-        (lambda f: tifffile.imwrite(f / "6_label.tif", np.full((40, 40), 7, np.uint8)),
-         ("6_label.tif", "label values [7] are not in the")),
-        (lambda f: tifffile.imwrite(f / "30_label.tif", np.zeros((40, 40), np.uint8)),
-         ("30_label.tif", "slice index 30 is outside the")),
-        (lambda f: tifffile.imwrite(f / "6_label.tif", np.zeros((32, 40), np.uint8)),
-         ("6_label.tif", "label image is 32 x 40 (y, x)")),
-        (lambda f: (f / "labels.json").write_text(json.dumps(
-            {"phases": SEGMENTPY, "unlabelled": 255,
-             "volume": "results/ghost/scan.ome.zarr/0"})),
-         ("labels.json", "exported from scan 'ghost' (a")),
-    ],
-    ids=["value-not-in-map", "slice-outside", "wrong-size", "scan-not-in-sheet"],
-)
-def test_bad_labels_stop_before_any_job_naming_the_file(tmp_path, spoil, expect):
-    work = deploy(tmp_path, CONFIG, SHEET)
+def _project(root, sheet=SHEET):
+    """A beamtime folder with the two simulated scans and the painted SegmentPy folder."""
+    work = deploy(root, CONFIG, sheet)
     spec = dict(shape=[12, 40, 40], angles=64, range=180, center_offset=1.5)
     write_simulated_scan(work / "raw" / "lab.h5", make_spec(**spec, seed=4))
     write_simulated_scan(work / "raw" / "plain.h5", make_spec(**spec, seed=5))
     truth = zarr.open_group(str(work / "raw" / "lab_truth.zarr"), mode="r")
     paint(truth, work / "labels" / "lab", PAINTED)
+    return work
+
+
+@pytest.mark.parametrize(
+    ("spoil", "file", "problem"),
+    [
+        (lambda f: tifffile.imwrite(f / "6_label.tif", np.full((40, 40), 7, np.uint8)),
+         "6_label.tif", "label values [7] are not in the phase map"),
+        (lambda f: tifffile.imwrite(f / "30_label.tif", np.zeros((40, 40), np.uint8)),
+         "30_label.tif", "slice index 30 is outside the reconstruction's slices 0..11"),
+        (lambda f: tifffile.imwrite(f / "6_label.tif", np.zeros((32, 40), np.uint8)),
+         "6_label.tif", "label image is 32 x 40 (y, x) but the reconstruction's slices are "
+         "40 x 40"),
+        (lambda f: (f / "labels.json").write_text(json.dumps(
+            {"phases": SEGMENTPY, "unlabelled": 255,
+             "volume": "results/ghost/scan.ome.zarr/0"})),
+         "labels.json", "exported from scan 'ghost' (a scan that is not in the scan sheet) but "
+         "given as the labels of scan 'lab'"),
+    ],
+    ids=["value-not-in-map", "slice-outside", "wrong-size", "scan-not-in-sheet"],
+)
+def test_bad_labels_are_found_before_any_job_naming_the_file(tmp_path, monkeypatch, spoil,
+                                                             file, problem):
+    """The workflow's own planning (tomosnake.beamtime, as common.smk runs it)."""
+    work = _project(tmp_path)
     spoil(work / "labels" / "lab")
+    monkeypatch.chdir(work)
+    with pytest.raises(PreflightError) as err:
+        Beamtime(yaml.safe_load((work / "config" / "config.yaml").read_text())).preflight()
+    (found,) = err.value.problems
+    assert found.scan == "lab" and found.file == f"labels/lab/{file}"
+    assert problem in found.problem
+
+
+def test_snakemake_stops_before_any_job_with_the_problem_table(tmp_path):
+    work = _project(tmp_path)
+    tifffile.imwrite(work / "labels" / "lab" / "6_label.tif", np.full((40, 40), 7, np.uint8))
     proc = smk(work, "-n", "results/summary.csv", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "1 problem(s) in 1 scan(s)" in out, out[-3000:]  # one table, the file named in it
-    assert all(part in out for part in expect), out[-3000:]
+    assert "labels/lab/6_label.tif" in out and "label values [7] are not in the" in out
     assert "Traceback" not in out and not (work / "results").exists()
 
 
-def test_a_scan_needing_a_model_without_labels_is_refused(tmp_path):
-    sheet = SHEET.replace("labels/lab", "")
-    work = deploy(tmp_path, CONFIG, sheet)
-    write_simulated_scan(work / "raw" / "lab.h5", make_spec(shape=[12, 40, 40], angles=64))
-    write_simulated_scan(work / "raw" / "plain.h5", make_spec(shape=[12, 40, 40], angles=64))
-    proc = smk(work, "-n", "results/summary.csv", check=False)
-    assert proc.returncode != 0
-    assert "no scan of its group 'default' has segment.labels" in proc.stdout + proc.stderr
+def test_a_scan_needing_a_model_without_labels_is_refused(tmp_path, monkeypatch):
+    work = _project(tmp_path, SHEET.replace("labels/lab", ""))
+    monkeypatch.chdir(work)
+    with pytest.raises(ConfigError, match="no scan of its group 'default' has segment.labels"):
+        Beamtime(yaml.safe_load((work / "config" / "config.yaml").read_text())).preflight()
 
 
 def test_label_export_by_scan_id_picks_the_least_confident_slices(labelled):

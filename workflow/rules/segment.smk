@@ -82,7 +82,7 @@ rule segment_merge:
     benchmark:
         "results/benchmarks/segment_merge/{scan}.tsv"
     conda:
-        "../envs/io.yaml"
+        "../envs/segment.yaml"
     threads: 1
     resources:
         mem_mb=1000,
