@@ -241,8 +241,14 @@ def runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     # whose reconstruction job gets its processes killed
     gpu = snakemake(r.gpu, "slurm-gpu", "--retries", "0", LABELS)
     killed = snakemake(r.killed, "slurm", "--retries", "0", VOLUME)
-    hit = interrupt_recon({"gpu": (gpu, scancel), "killed": (killed, kill_job_processes)},
-                          deadline)
+    try:
+        hit = interrupt_recon({"gpu": (gpu, scancel), "killed": (killed, kill_job_processes)},
+                              deadline)
+    except BaseException:  # no Snakemake of a failed setup may go on submitting jobs
+        for proc in (local, cpu, gpu, killed):
+            proc.terminate()
+        subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], check=False)
+        raise
     r.cancelled, r.killed_job = hit["gpu"], hit["killed"]
     r.rcs["gpu_cancelled"], r.logs["gpu_cancelled"] = finish(gpu)
     r.rcs["killed"], r.logs["killed"] = finish(killed)
@@ -266,8 +272,9 @@ def planned_jobs(log: str) -> dict[str, list[dict[str, int]]]:
     """Per rule, the threads and resources Snakemake gave each of its jobs (from its log):
     the workflow computes memory and run time from the scan's shape."""
     jobs: dict[str, list[dict[str, int]]] = {}
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", log):
-        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+    # jobs of a group job are printed indented under "Group job NAME"
+    for block in re.split(r"\n(?=[ \t]*\[[^\]]+\]\n[ \t]*(?:local)?rule )", log):
+        m = re.search(r"^[ \t]*(?:local)?rule (\w+):", block, re.M)
         res = re.search(r"resources: (.*)", block)
         if not m or not res or m.group(1) == "all":
             continue
