@@ -33,7 +33,7 @@ import zarr
 
 from tomosnake.errors import ConfigError, InputError
 from tomosnake.io import atomic_output
-from tomosnake.io.volume import TIFF_SUFFIXES, is_zarr_path
+from tomosnake.io.volume import TIFF_SUFFIXES, _read_tiff, is_zarr_path
 from tomosnake.segment.data import CANONICAL_PHASES, check_label_values
 
 log = logging.getLogger(__name__)
@@ -231,13 +231,6 @@ def _tiff_shape(path: Path) -> tuple[int, ...]:
         raise InputError(f"{path}: not a readable TIFF ({exc})") from exc
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    try:
-        return tifffile.imread(path)
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise InputError(f"{path}: not a readable TIFF ({exc})") from exc
-
-
 def _tiff_meta(path: Path) -> dict:
     """Phase map and unlabelled value stored in a TIFF stack's ImageDescription JSON."""
     try:
@@ -298,6 +291,14 @@ def _tiff_stack_planes(path: Path):
             return tifffile.imread(path, key=int(key))
 
     return _Pages()
+
+
+def _open_label_volume(path: Path, kind: str):
+    """A label volume (zarr store or TIFF stack) read lazily, and its phase-map metadata."""
+    if kind == "zarr":
+        arr = _open_label_zarr(path)
+        return arr, dict(arr.attrs)
+    return _tiff_stack_planes(path), _tiff_meta(path)
 
 
 # ---------------------------------------------------------------- public
@@ -363,12 +364,7 @@ def check_label_source(
         if not any_labelled:
             raise InputError(f"{path}: no labelled pixel (every label image is all {un})")
         return sorted(labels)
-    if kind == "zarr":
-        arr = _open_label_zarr(path)
-        meta = dict(arr.attrs)
-    else:
-        arr = _tiff_stack_planes(path)
-        meta = _tiff_meta(path)
+    arr, meta = _open_label_volume(path, kind)
     lp, un = _phase_map(str(path), meta, label_phases, unlabelled, phases)
     _check_volume_shape(tuple(arr.shape), str(path), volume_shape)
     if int(np.prod(arr.shape)) > CHECK_READ_VOXELS:
@@ -445,12 +441,7 @@ def read_label_source(
         if greys and len(greys) == len(planes):
             grey_planes = np.stack(greys)
     else:
-        if kind == "zarr":
-            arr = _open_label_zarr(path)
-            sidecar = dict(arr.attrs)
-        else:
-            arr = _tiff_stack_planes(path)
-            sidecar = _tiff_meta(path)
+        arr, sidecar = _open_label_volume(path, kind)
         lp, un = _phase_map(str(path), sidecar, label_phases, unlabelled, phases)
         _check_volume_shape(tuple(arr.shape), str(path), volume_shape)
         zs = _labelled_planes(arr, un)
