@@ -37,7 +37,7 @@ def test_job_memory_does_not_follow_the_scan_height():
     (ingest blocks shrink in angles as frames grow)."""
     a = job_sizes(plan(1500, 64, 2048))
     b = job_sizes(plan(1500, 2048, 2048))
-    for rule in ("ingest", "recon_slab", "segment_slab"):
+    for rule in ("ingest", "recon_slab", "segment_slab", "morphology"):
         assert b[rule].mem_mb <= 1.3 * a[rule].mem_mb, rule
     assert b["recon_slab"].jobs == 32 and a["recon_slab"].jobs == 1
 

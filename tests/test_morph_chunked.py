@@ -78,3 +78,37 @@ def test_peak_memory_does_not_grow_with_the_volume(tmp_path):
     _peak_bytes(small)  # warm caches and imports
     small_peak, large_peak = _peak_bytes(small), _peak_bytes(large)
     assert large_peak <= 1.3 * small_peak, (large_peak, small_peak)
+
+
+def _chunk_bytes(store) -> int:
+    return sum(f.stat().st_size for f in store.rglob("*") if f.is_file() and f.name != "zarr.json")
+
+
+@pytest.mark.parametrize(
+    ("metrics", "slab_voxels"),
+    [
+        (["fractions", "surface", "connectivity"], 8 * 48 * 48),  # a large volume's pass
+        (["fractions", "surface", "connectivity", "tortuosity", "sizes"], 1 << 24),  # kept
+    ],
+)
+def test_the_labels_are_read_once(tmp_path, metrics, slab_voxels):
+    """Bytes of zarr chunks read by a whole analysis (auto sample region fitted, every phase,
+    halos) equal the store's chunk bytes: one read, not one per metric and phase; and the
+    numbers equal those of each metric run on its own."""
+    from tomosnake.io.iocount import counting
+    from tomosnake.morph import connectivity, surface_areas, volume_fractions
+    from tomosnake.morph.sample import Region
+
+    lab = pillar(96)
+    store = write_volume(tmp_path / "l.zarr", lab, {"phases": PHASES}, chunks=(8, 48, 48))
+    settings = SETTINGS | {"slab_voxels": slab_voxels, "metrics": metrics}
+    with counting() as read:
+        rec = analyse_store(store, None, settings, voxel_size_um=0.1)
+    assert read["zarr"] == _chunk_bytes(store)
+    assert 0.2 < rec["sample"]["fraction_of_volume"] < 0.5
+    region = Region(lab, rec["sample"])
+    assert rec["fractions"] == volume_fractions(lab, PHASES, region)
+    assert rec["connectivity"] == connectivity(lab, PHASES, ("z", "x"), region)
+    alone = surface_areas(lab, PHASES, 0.1, region=region)
+    for key in ("area_um2", "interface_area_um2"):
+        assert rec["surface"][key] == pytest.approx(alone[key], rel=1e-6)

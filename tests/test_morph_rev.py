@@ -96,7 +96,7 @@ def test_cubes_lie_inside_a_pillar():
     region = Region(lab, rec["sample"])
     mask = region.mask(0, n)
     chosen = placements(region, rec["sample"], [24, 12], None)
-    assert chosen[24] and len(chosen[12]) > len(chosen[24])
+    assert len(chosen[24]) and len(chosen[12]) > len(chosen[24])
     for c, corners in chosen.items():
         for z0, y0, x0 in corners:
             assert mask[z0 : z0 + c, y0 : y0 + c, x0 : x0 + c].all()

@@ -103,7 +103,9 @@ class Beamtime:
 
     def sizes(self, scan: str, threads: Mapping[str, int]) -> dict[str, JobSize]:
         """Per-rule job counts and resources of a scan."""
-        return job_sizes(self.layout(scan), threads, self.out_width(scan))
+        return job_sizes(
+            self.layout(scan), threads, self.out_width(scan), self.settings[scan]["morph"]
+        )
 
     @cached_property
     def models(self) -> dict[str, TrainingSet]:

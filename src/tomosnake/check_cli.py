@@ -1,12 +1,13 @@
 """``tomosnake check``: the preflight of a whole beamtime, for the login node before submitting.
 
 Prints, per scan of the sheet, its format, projection shape, angles, angular range, pixel
-size and raw size, and per stage (ingest, recon_slab, segment_slab: ``tomosnake.layout``)
-the number of jobs, the peak memory of each job and the core-hours; then every problem of
-every scan in one table (:mod:`tomosnake.preflight`). Exit status 0 when the beamtime can
-run, 2 when anything is wrong (as for every tomosnake error). Header facts are cached in
-``--cache`` (default ``.tomosnake/cache`` in the working directory, the workflow's), so a
-re-check, and the workflow's own check after it, read nothing but file stats.
+size and raw size, and per stage (ingest, recon_slab, segment_slab, morphology:
+``tomosnake.layout``) the number of jobs, the peak memory of each job and the core-hours;
+then every problem of every scan in one table (:mod:`tomosnake.preflight`). Exit status 0
+when the beamtime can run, 2 when anything is wrong (as for every tomosnake error). Header
+facts are cached in ``--cache`` (default ``.tomosnake/cache`` in the working directory, the
+workflow's), so a re-check, and the workflow's own check after it, read nothing but file
+stats.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tomosnake.io.scaninfo import ScanInfo
 from tomosnake.layout import job_sizes, plan_scan
 from tomosnake.preflight import DEFAULT_CACHE, collect, format_problems, simulated_infos
 
-STAGES = ("ingest", "recon_slab", "segment_slab")
+STAGES = ("ingest", "recon_slab", "segment_slab", "morphology")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +74,8 @@ def scan_rows(
             lay = plan_scan(info, settings[scan].get("layout", layout) or {})
         except ConfigError:  # reported as a problem by the preflight
             continue
-        sizes = job_sizes(lay, None, settings[scan].get("recon", {}).get("crop") or None)
+        crop = settings[scan].get("recon", {}).get("crop") or None
+        sizes = job_sizes(lay, None, crop, settings[scan].get("morph"))
         cells = [scan]
         for stage in STAGES:
             s = sizes[stage]

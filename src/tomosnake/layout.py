@@ -153,12 +153,14 @@ BASE_MB = 400
 
 
 def job_sizes(lay: Layout, threads: Mapping[str, int] | None = None,
-              out_width: int | None = None) -> dict[str, JobSize]:
+              out_width: int | None = None,
+              morph: Mapping[str, Any] | None = None) -> dict[str, JobSize]:
     """Per-rule job counts and resources of a scan laid out as ``lay``.
 
     ``out_width``: reconstructed slice width (crop, or the detector width); ``threads``: per
-    rule (default 2). Memory models count the arrays each job holds at its peak
-    (float32 = 4 bytes) times a working-copy factor, plus :data:`BASE_MB`.
+    rule (default 2); ``morph``: the scan's ``morph`` settings (default: the schema's).
+    Memory models count the arrays each job holds at its peak (float32 = 4 bytes) times a
+    working-copy factor, plus :data:`BASE_MB`.
     """
     threads = dict(threads or {})
     n = out_width or lay.n_cols
@@ -184,4 +186,42 @@ def job_sizes(lay: Layout, threads: Mapping[str, int] | None = None,
                            60 + lay.slab_rows * lay.n_proj * n / 2e6),
         "segment_slab": size("segment_slab", n_slabs, 4 * slab_vol, 60 + lay.slab_rows * n * n
                              / 1e6),
+        "morphology": size("morphology", 1, *_morph_model(lay.n_rows, n, morph)),
     }
+
+
+#: seconds per voxel of each morphology metric on one core of the benchmark machine
+#: (pillar labels of 2048^2 slices, benchmarks/RESULTS.md); tortuosity: per cube voxel
+MORPH_SECONDS = {"fractions": 3e-8, "surface": 2e-6, "connectivity": 2.6e-7,
+                 "sizes": 2e-5, "tortuosity": 2e-5}
+
+
+def _morph_model(n_rows: int, n: int, morph: Mapping[str, Any] | None) -> tuple[float, float]:
+    """(bytes held at the peak, seconds) of a morphology job on ``n_rows`` slices of n x n.
+
+    The metrics run one after another, so the peak is the largest of: the one pass over
+    the labels (:mod:`tomosnake.morph.slabpass`: a fit block and a slab of uint8 planes
+    plus the metrics' float32 and label temporaries of a slab with halos), the tortuosity
+    solve (a cube of ``tortuosity_cube_vox``, or a whole sample box of at most
+    ``tortuosity_max_voxels``: 48 bytes per voxel, benchmarks/RESULTS.md) and the size
+    blocks (``slab_voxels`` with halos, about 64 bytes per voxel).
+    """
+    from tomosnake.config import defaults
+
+    cfg = {**defaults("morph"), **(morph or {})}
+    metrics = set(cfg["metrics"])
+    plane, voxels = n * n, n_rows * n * n
+    slab = int(cfg["slab_voxels"])
+    step = max(1, slab // plane)
+    held = (int(cfg["sample"]["block_planes"]) + step + 4) * plane + 24 * (step + 4) * plane
+    cube = min(int(cfg["tortuosity_cube_vox"]), n_rows, n) ** 3
+    tort = max(cube, min(int(cfg["tortuosity_max_voxels"]), voxels))
+    if "tortuosity" in metrics:
+        held = max(held, 48 * tort)
+    if "sizes" in metrics:
+        held = max(held, 64 * slab)
+    seconds = 60 + sum(MORPH_SECONDS[m] * voxels for m in metrics if m != "tortuosity")
+    if "tortuosity" in metrics:
+        n_cubes = int(cfg["tortuosity_cubes"]) * int(cfg["tortuosity_rev_sizes"])
+        seconds += MORPH_SECONDS["tortuosity"] * min(n_cubes * cube, voxels) * 9
+    return held, seconds

@@ -14,8 +14,8 @@ rule morphology:
         "../envs/morph.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=job_resource("morphology", "mem_mb"),
+        runtime=job_resource("morphology", "runtime"),
     params:
         morph=settings("morph"),
         code=code("morphology", "morphology.py"),

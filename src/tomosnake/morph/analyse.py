@@ -58,9 +58,10 @@ import numpy as np
 
 from tomosnake.errors import ConfigError
 from tomosnake.morph import sample as sample_mod
+from tomosnake.morph import slabpass
 from tomosnake.morph.blocks import check_labels, slab_planes
-from tomosnake.morph.connectivity import connectivity
-from tomosnake.morph.fractions import volume_fractions
+from tomosnake.morph.connectivity import Connectivity
+from tomosnake.morph.fractions import PhaseCounts
 from tomosnake.morph.rev import tortuosity_in_sample
 from tomosnake.morph.settings import (
     METRICS,
@@ -71,8 +72,7 @@ from tomosnake.morph.settings import (
     resolve,
 )
 from tomosnake.morph.sizes import particle_sizes, thickness_distribution
-from tomosnake.morph.surface import surface_areas
-from tomosnake.progress import track
+from tomosnake.morph.surface import SurfaceAreas
 
 SCHEMA_ID = "tomosnake.morphology/2"
 SCHEMA_PATH = Path(__file__).with_name("morphology.schema.json")
@@ -154,51 +154,36 @@ def analyse(
     for name in tphases:
         if name not in phases:
             raise ConfigError(f"tortuosity phase {name!r}: not one of {', '.join(phases)}")
-    region = sample_mod.Region(
-        labels, sample_mod.resolve(labels, phases, cfg.sample, cfg.slab_voxels)
-    )
-    sample = region.record(slab_planes(labels, cfg.slab_voxels))
+    spec = sample_mod.resolve(labels, phases, cfg.sample, cfg.slab_voxels, fit=False)
+    region = sample_mod.Region(labels, spec)
+    slab = cfg.slab_voxels
+    pass_metrics: dict[str, Any] = {}
+    if "fractions" in cfg.metrics:
+        pass_metrics["fractions"] = PhaseCounts(phases)
+    if "surface" in cfg.metrics:
+        pass_metrics["surface"] = SurfaceAreas(phases)
+    if "connectivity" in cfg.metrics:
+        pass_metrics["connectivity"] = Connectivity(phases, cfg.axes)
+    later = any(m in cfg.metrics for m in ("tortuosity", "sizes"))
+    kept = slabpass.run(labels, region, list(pass_metrics.values()), slab, slab if later else 0)
+    sample = region.record(slab_planes(labels, slab))
     if sample["fraction_of_volume"] == 1.0:
         region = sample_mod.Region(labels, {"mode": "none"})
-    return _analyse(labels, phases, vs, cfg, tphases, tort_backend, region, sample)
-
-
-def _analyse(
-    labels: Any,
-    phases: dict[str, int],
-    vs: float | None,
-    cfg: MorphSettings,
-    tphases: list[str],
-    backend: str,
-    region: sample_mod.Region,
-    sample: dict[str, Any],
-) -> dict[str, Any]:
-    metrics = cfg.metrics
-    result: dict[str, Any] = {
-        "schema": SCHEMA_ID,
-        "source": None,
-        "shape": [int(n) for n in labels.shape],
-        "units": {"length": "voxel" if vs is None else "um"},
-        "voxel_size_um": None if vs is None else float(vs),
-        "volume_um3": None if vs is None else sample["voxels"] * float(vs) ** 3,
-        "phases": phases,
-        "metrics": list(metrics),
-        "settings": cfg.as_dict(),
-        "sample": sample,
-    }
-    slab = cfg.slab_voxels
-    steps = [m for m in METRICS if m in metrics]
-    for step in track(steps, "morphology"):
-        if step == "fractions":
-            result["fractions"] = volume_fractions(labels, phases, region, slab)
-        elif step == "surface":
-            surf = surface_areas(labels, phases, float(vs), region=region, slab_voxels=slab)
+    if kept is not None:  # small enough to hold: the later metrics read it from memory
+        region = sample_mod.Region(kept, region.region)
+        labels = kept
+    result = _record(labels, phases, vs, cfg, sample)
+    for step in METRICS:
+        if step == "fractions" and step in pass_metrics:
+            result["fractions"] = pass_metrics["fractions"].result()
+        elif step == "surface" and step in pass_metrics:
+            surf = pass_metrics["surface"].result(float(vs))
             if "nmc" in phases and "cbd" in phases:
                 surf["contact_area_nmc_cbd_um2"] = surf["interface_area_um2"]["cbd|nmc"]
             result["surface"] = surf
-        elif step == "connectivity":
-            result["connectivity"] = connectivity(labels, phases, cfg.axes, region, slab)
-        elif step == "tortuosity":
+        elif step == "connectivity" and step in pass_metrics:
+            result["connectivity"] = pass_metrics["connectivity"].result()
+        elif step == "tortuosity" and step in cfg.metrics:
             tort, rev, solver = tortuosity_in_sample(
                 labels,
                 {n: phases[n] for n in tphases},
@@ -210,31 +195,57 @@ def _analyse(
                 cfg.tortuosity_cubes,
                 cfg.tortuosity_rev_sizes,
                 slab,
-                backend,
+                tort_backend,
             )
             result["tortuosity"] = tort
             if rev is not None:
                 result["tortuosity_rev"] = rev
             result["solver"] = solver
-        elif step == "sizes":
-            thick = {
-                name: thickness_distribution(labels, float(vs), code, region, slab_voxels=slab)
-                for name, code in phases.items()
-            }
-            particles = {
-                name: particle_sizes(
-                    labels,
-                    float(vs),
-                    phases[name],
-                    region,
-                    slab_voxels=slab,
-                    halo_factor=cfg.particle_halo_factor,
-                )
-                for name in PARTICLE_PHASES
-                if name in phases
-            }
-            result["sizes"] = {"thickness": thick, "particles": particles}
+        elif step == "sizes" and step in cfg.metrics:
+            result["sizes"] = _sizes(labels, phases, float(vs), region, cfg)
     return result
+
+
+def _record(
+    labels: Any, phases: dict[str, int], vs: float | None, cfg: MorphSettings, sample: dict
+) -> dict[str, Any]:
+    """The record's header (everything but the metrics)."""
+    return {
+        "schema": SCHEMA_ID,
+        "source": None,
+        "shape": [int(n) for n in labels.shape],
+        "units": {"length": "voxel" if vs is None else "um"},
+        "voxel_size_um": None if vs is None else float(vs),
+        "volume_um3": None if vs is None else sample["voxels"] * float(vs) ** 3,
+        "phases": phases,
+        "metrics": list(cfg.metrics),
+        "settings": cfg.as_dict(),
+        "sample": sample,
+    }
+
+
+def _sizes(
+    labels: Any, phases: dict[str, int], vs: float, region: Any, cfg: MorphSettings
+) -> dict[str, Any]:
+    """The ``sizes`` entry: local thickness of every phase, particles of PARTICLE_PHASES."""
+    slab = cfg.slab_voxels
+    thick = {
+        name: thickness_distribution(labels, vs, code, region, slab_voxels=slab)
+        for name, code in phases.items()
+    }
+    particles = {
+        name: particle_sizes(
+            labels,
+            vs,
+            phases[name],
+            region,
+            slab_voxels=slab,
+            halo_factor=cfg.particle_halo_factor,
+        )
+        for name in PARTICLE_PHASES
+        if name in phases
+    }
+    return {"thickness": thick, "particles": particles}
 
 
 def analyse_store(

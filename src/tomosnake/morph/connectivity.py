@@ -21,7 +21,7 @@ touching no face of the sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cc3d
@@ -29,7 +29,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from tomosnake.morph.blocks import check_labels, read, slab_planes, slabs
+from tomosnake.morph import slabpass
+from tomosnake.morph.blocks import check_labels, pad_planes
 from tomosnake.morph.sample import Region
 
 AXES = {"z": 0, "y": 1, "x": 2}
@@ -56,29 +57,26 @@ def _face_masks(inside: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _components(
-    labels: Any, code: int, region: Region | None, planes: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Finished components of the phase, slab by slab: (voxel counts, face flags (n, 6)).
+class _Components:
+    """Components of one phase, slab by slab: finished ones enter running sums.
 
-    Components still touching a slab's last plane stay open (their size and flags carried
-    to the next slab, joined to the components they touch there); the others are
-    yielded, so memory is bounded by a slab and the components crossing one plane.
+    Components still touching a slab's last plane stay open (their size and face flags
+    carried to the next slab, joined to the components they touch there); the others are
+    finished, so memory is bounded by a slab and the components crossing one plane.
     """
-    nz = labels.shape[0]
-    open_size = np.zeros(0, np.int64)
-    open_flags = np.zeros((0, _FACES), bool)
-    prev_last: np.ndarray | None = None  # open component (0-based) + 1 on the last plane
-    for start, stop in slabs(nz, planes):
-        if region is None or region.whole:
-            inside = np.ones((stop - start + 2, *labels.shape[1:]), dtype=bool)
-            inside[0] = start > 0
-            inside[-1] = stop < nz
-        else:
-            inside = np.zeros((stop - start + 2, *labels.shape[1:]), dtype=bool)
-            a, b = max(start - 1, 0), min(stop + 1, nz)
-            inside[a - start + 1 : b - start + 1] = region.mask(a, b)
-        mask = read(labels, start, stop) == code
+
+    def __init__(self, code: int, axes: Sequence[str]):
+        self.code, self.axes = code, list(axes)
+        self.open_size = np.zeros(0, np.int64)
+        self.open_flags = np.zeros((0, _FACES), bool)
+        self.prev_last: np.ndarray | None = None  # open component (0-based) + 1, last plane
+        self.total = self.n_comp = self.n_isolated = self.isolated = self.largest = 0
+        self.perc = {axis: [0, 0] for axis in self.axes}  # voxels touching both faces, one
+
+    def add(self, slab: slabpass.Slab, inside: np.ndarray) -> None:
+        """Label the slab's core planes; ``inside``: the sample mask of the core planes with
+        one more plane before and after (False beyond the volume)."""
+        mask = slab.labels(slab.start, slab.stop) == self.code
         mask &= inside[1:-1]
         lab, n = cc3d.connected_components(mask, connectivity=6, return_N=True)
         del mask
@@ -88,34 +86,83 @@ def _components(
             hit = np.unique(lab[face])
             flags[hit[hit > 0] - 1, k] = True
         # nodes: the k open components, then this slab's n components
-        k = open_size.size
-        if prev_last is not None and k:
-            both = (prev_last > 0) & (lab[0] > 0)
+        k = self.open_size.size
+        if self.prev_last is not None and k:
+            both = (self.prev_last > 0) & (lab[0] > 0)
             pairs = np.unique(
-                np.stack([prev_last[both] - 1, lab[0][both].astype(np.int64) + k - 1]), axis=1
+                np.stack([self.prev_last[both] - 1, lab[0][both].astype(np.int64) + k - 1]),
+                axis=1,
             )
         else:
             pairs = np.zeros((2, 0), np.int64)
         graph = coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(k + n, k + n))
         n_merged, root = connected_components(graph, directed=False)
-        all_size = np.concatenate([open_size, size])
-        all_flags = np.concatenate([open_flags, flags])
+        all_size = np.concatenate([self.open_size, size])
+        all_flags = np.concatenate([self.open_flags, flags])
         m_size = np.bincount(root, weights=all_size, minlength=n_merged).astype(np.int64)
         m_flags = np.zeros((n_merged, _FACES), dtype=bool)
         np.logical_or.at(m_flags, root, all_flags)
         last = np.unique(lab[-1])
         still_open = np.zeros(n_merged, dtype=bool)
-        if stop < nz:
+        if slab.stop < slab.nz:
             still_open[root[last[last > 0] - 1 + k]] = True
-        yield m_size[~still_open], m_flags[~still_open]
+        self._finish(m_size[~still_open], m_flags[~still_open])
         # renumber the open components 0..; map this slab's last plane onto them
         new_id = np.cumsum(still_open) - 1
-        open_size, open_flags = m_size[still_open], m_flags[still_open]
+        self.open_size, self.open_flags = m_size[still_open], m_flags[still_open]
         node = lab[-1].astype(np.int64) + k - 1  # -1 + k where there is no component
-        prev_last = np.zeros(node.shape, dtype=np.int64)
+        self.prev_last = np.zeros(node.shape, dtype=np.int64)
         hit = lab[-1] > 0
-        prev_last[hit] = new_id[root[node[hit]]] + 1
-        del lab
+        self.prev_last[hit] = new_id[root[node[hit]]] + 1
+
+    def _finish(self, size: np.ndarray, flags: np.ndarray) -> None:
+        self.total += int(size.sum())
+        self.n_comp += int(size.size)
+        self.largest = max(self.largest, int(size.max(initial=0)))
+        alone = ~flags.any(axis=1)
+        self.n_isolated += int(alone.sum())
+        self.isolated += int(size[alone].sum())
+        for axis in self.axes:
+            lo, hi = flags[:, 2 * AXES[axis]], flags[:, 2 * AXES[axis] + 1]
+            self.perc[axis][0] += int(size[lo & hi].sum())
+            self.perc[axis][1] += int(size[lo ^ hi].sum())
+
+    def result(self) -> dict[str, Any]:
+        total = self.total
+        return {
+            "voxels": total,
+            "n_components": self.n_comp,
+            "largest_component_fraction": self.largest / total if total else 0.0,
+            "n_isolated": self.n_isolated,
+            "isolated_fraction": self.isolated / total if total else 0.0,
+            "axes": {
+                axis: {
+                    "percolating_fraction": both / total if total else 0.0,
+                    "dead_end_fraction": one / total if total else 0.0,
+                    "percolates": both > 0,
+                }
+                for axis, (both, one) in self.perc.items()
+            },
+        }
+
+
+class Connectivity:
+    """Slab metric (:mod:`tomosnake.morph.slabpass`): components of every phase at once."""
+
+    halo = 1
+
+    def __init__(self, phases: Mapping[str, int], axes: Sequence[str] = ("z", "y", "x")):
+        self.phases = {name: _Components(code, axes) for name, code in phases.items()}
+
+    def add(self, slab: slabpass.Slab) -> None:
+        lo, hi = slab.start - 1, slab.stop + 1
+        inside = pad_planes(slab.inside(lo, hi), lo, hi, slab.nz, "constant", False)
+        for comp in self.phases.values():
+            comp.add(slab, inside)
+
+    def result(self) -> dict[str, Any]:
+        """The ``connectivity`` record entry (see :func:`connectivity`)."""
+        return {name: comp.result() for name, comp in self.phases.items()}
 
 
 def connectivity(
@@ -135,36 +182,6 @@ def connectivity(
     ``percolates``. Fractions are of the phase's own voxels (dimensionless).
     """
     check_labels(labels)
-    planes = slab_planes(labels, slab_voxels)
-    out: dict[str, Any] = {}
-    for name, code in phases.items():
-        total = n_comp = n_isolated = isolated = largest = 0
-        perc = {axis: [0, 0] for axis in axes}  # voxels touching both faces, exactly one
-        for size, flags in _components(labels, code, region, planes):
-            total += int(size.sum())
-            n_comp += int(size.size)
-            largest = max(largest, int(size.max(initial=0)))
-            alone = ~flags.any(axis=1)
-            n_isolated += int(alone.sum())
-            isolated += int(size[alone].sum())
-            for axis in axes:
-                lo, hi = flags[:, 2 * AXES[axis]], flags[:, 2 * AXES[axis] + 1]
-                perc[axis][0] += int(size[lo & hi].sum())
-                perc[axis][1] += int(size[lo ^ hi].sum())
-        per_axis = {
-            axis: {
-                "percolating_fraction": both / total if total else 0.0,
-                "dead_end_fraction": one / total if total else 0.0,
-                "percolates": both > 0,
-            }
-            for axis, (both, one) in perc.items()
-        }
-        out[name] = {
-            "voxels": total,
-            "n_components": n_comp,
-            "largest_component_fraction": largest / total if total else 0.0,
-            "n_isolated": n_isolated,
-            "isolated_fraction": isolated / total if total else 0.0,
-            "axes": per_axis,
-        }
-    return out
+    conn = Connectivity(phases, axes)
+    slabpass.run(labels, region or Region(labels, {"mode": "none"}), [conn], slab_voxels)
+    return conn.result()

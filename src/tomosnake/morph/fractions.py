@@ -7,28 +7,41 @@ from typing import Any
 
 import numpy as np
 
-from tomosnake.morph.blocks import check_labels, read, slab_planes, slabs
+from tomosnake.morph import slabpass
+from tomosnake.morph.blocks import check_labels
 from tomosnake.morph.sample import Region
 
 
-def phase_voxel_counts(
-    labels: Any,
-    phases: Mapping[str, int],
-    region: Region | None = None,
-    slab_voxels: int | None = None,
-) -> tuple[dict[str, int], int]:
-    """Voxels of each phase inside the sample region, and the region's voxel count."""
-    check_labels(labels)
-    counts = dict.fromkeys(phases, 0)
-    total = 0
-    for s, e in slabs(labels.shape[0], slab_planes(labels, slab_voxels)):
-        lab = read(labels, s, e)
-        if region is not None and not region.whole:
-            lab = lab[region.mask(s, e)]
-        total += lab.size
-        for name, code in phases.items():
-            counts[name] += int(np.count_nonzero(lab == code))
-    return counts, total
+class PhaseCounts:
+    """Slab metric (:mod:`tomosnake.morph.slabpass`): voxels of each phase in the sample.
+
+    ``counts`` {name: voxels} and ``total`` (sample voxels) once the pass is done.
+    """
+
+    halo = 0
+
+    def __init__(self, phases: Mapping[str, int]):
+        self.phases = dict(phases)
+        self.counts = dict.fromkeys(self.phases, 0)
+        self.total = 0
+
+    def add(self, slab: slabpass.Slab) -> None:
+        lab = slab.labels(slab.start, slab.stop)
+        if not slab.whole:
+            lab = lab[slab.inside(slab.start, slab.stop)]
+        self.total += lab.size
+        for name, code in self.phases.items():
+            self.counts[name] += int(np.count_nonzero(lab == code))
+
+    def result(self) -> dict[str, Any]:
+        """The ``fractions`` record entry (see :func:`volume_fractions`)."""
+        total = self.total
+        return {
+            "fractions": {name: n / total for name, n in self.counts.items()},
+            "voxels": dict(self.counts),
+            "total_voxels": total,
+            "unassigned_fraction": 1.0 - sum(self.counts.values()) / total,
+        }
 
 
 def volume_fractions(
@@ -44,10 +57,7 @@ def volume_fractions(
     "total_voxels": int, "unassigned_fraction": float}``; ``total_voxels`` counts the
     region, and its voxels whose label is not in ``phases`` are unassigned.
     """
-    counts, total = phase_voxel_counts(labels, phases, region, slab_voxels)
-    return {
-        "fractions": {name: n / total for name, n in counts.items()},
-        "voxels": counts,
-        "total_voxels": total,
-        "unassigned_fraction": 1.0 - sum(counts.values()) / total,
-    }
+    check_labels(labels)
+    counts = PhaseCounts(phases)
+    slabpass.run(labels, region or Region(labels, {"mode": "none"}), [counts], slab_voxels)
+    return counts.result()

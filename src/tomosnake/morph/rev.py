@@ -16,11 +16,13 @@ the cubes of the largest edge whose phase percolates, with their standard deviat
 ``eps``, ``eps_percolating`` are cube means, ``d_rel = eps / tau`` and
 ``macmullin = tau / eps``.
 
-The representative-volume-element check: the same is repeated at
-``tortuosity_rev_sizes`` edges (halving, not below 8 voxels) and reported per phase
-and axis as ``tortuosity_rev`` {cube_vox, tau_mean, tau_std, n} (ascending edge;
-``n`` counts the cubes with a finite tau). A tau that still drifts between the two
-largest edges says the cubes are smaller than the REV.
+The representative-volume-element check: the same at ``tortuosity_rev_sizes`` edges
+(halving, not below 8 voxels), on cubes nested in the chosen largest ones (each largest
+cube tiled by cubes of the smaller edge, at most ``tortuosity_cubes`` of them evenly spread
+over all), reported per phase and axis as ``tortuosity_rev`` {cube_vox, tau_mean, tau_std,
+n} (ascending edge; ``n`` counts the cubes with a finite tau). A tau that still drifts
+between the two largest edges says the cubes are smaller than the REV. Nesting means each
+largest cube is read once and the smaller ones cost no reads.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tomosnake.morph.tortuosity import TortuosityResult, tortuosity
 from tomosnake.progress import track
 
 MIN_EDGE = 8
+#: candidate cube edges placed per pass over the sample mask
+_EDGES_PER_PASS = 4
 
 
 def _grid(lo: int, hi: int, edge: int, fewer: int = 0) -> np.ndarray:
@@ -48,8 +52,9 @@ def _grid(lo: int, hi: int, edge: int, fewer: int = 0) -> np.ndarray:
 
 def placements(
     region: Region, sample: Mapping[str, Any], edges: Sequence[int], slab_voxels: int | None
-) -> dict[int, list[tuple[int, int, int]]]:
-    """Corners (z, y, x) of the grid cubes of each edge that lie entirely inside the sample.
+) -> dict[int, np.ndarray]:
+    """Corners (z, y, x) of the grid cubes of each edge that lie entirely inside the sample,
+    an (n, 3) integer array per edge (z-major order).
 
     In y and x, two centred grids are tried (as many cubes as fit, and one fewer, which
     shifts the grid by half a cube); the combination with most cubes inside wins.
@@ -78,47 +83,64 @@ def placements(
                     ya, xa = gy[:, None], gx[None, :]
                     area = ii[ya + c, xa + c] - ii[ya, xa + c] - ii[ya + c, xa] + ii[ya, xa]
                     ok[(c, fy, fx)][iz] &= area == c * c
-    out: dict[int, list[tuple[int, int, int]]] = {}
+    out: dict[int, np.ndarray] = {}
     for (c, fy, fx), (gz, gy, gx) in grids.items():
         iz, iy, ix = np.nonzero(ok[(c, fy, fx)])
-        found = [(int(gz[a]), int(gy[b]), int(gx[d])) for a, b, d in zip(iz, iy, ix, strict=True)]
-        if len(found) > len(out.get(c, [])):
+        found = np.stack([gz[iz], gy[iy], gx[ix]], axis=1)
+        if c not in out or len(found) > len(out[c]):
             out[c] = found
-        out.setdefault(c, found)
     return out
 
 
-def _spread(items: list, n: int) -> list:
-    """At most ``n`` of ``items``, evenly spread over the list."""
+def _spread(items: Sequence, n: int) -> list[tuple[int, int, int]]:
+    """At most ``n`` of the corners ``items``, evenly spread over the sequence."""
     if len(items) <= n:
-        return list(items)
-    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
-    return [items[i] for i in picks]
+        picks = np.arange(len(items))
+    else:
+        picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    return [tuple(int(v) for v in items[i]) for i in picks]  # type: ignore[misc]
 
 
 def choose_edges(
     region: Region, sample: Mapping[str, Any], cube_vox: int, n_cubes: int, n_sizes: int,
     slab_voxels: int | None,
 ) -> dict[int, list[tuple[int, int, int]]]:  # fmt: skip
-    """Cube edges (largest first) and the chosen cubes of each (module docstring)."""
+    """Cube edges (largest first) and the chosen cubes of each (module docstring).
+
+    Candidate edges are tried largest first, a few per pass over the sample mask, and the
+    search stops at the first that holds enough cubes, so the small edges (whose cubes are
+    many) are only placed for a sample too small for the large ones.
+    """
     box = [b - a for a, b in sample["bbox_zyx"]]
     top = min(cube_vox, *box)
     candidates = sorted(
         {top, *(int(top * 0.85**k) for k in range(1, 40) if top * 0.85**k >= MIN_EDGE)},
         reverse=True,
     )
-    found = placements(region, sample, candidates, slab_voxels)
     want = min(4, n_cubes)
-    good = [c for c in candidates if len(found[c]) >= want] or [c for c in candidates if found[c]]
+    found: dict[int, np.ndarray] = {}
+    for i in range(0, len(candidates), _EDGES_PER_PASS):
+        found.update(placements(region, sample, candidates[i : i + _EDGES_PER_PASS], slab_voxels))
+        if any(len(found[c]) >= want for c in found):
+            break
+    good = [c for c in candidates if c in found and len(found[c]) >= want]
+    good = good or [c for c in candidates if c in found and len(found[c])]
     if not good:
         return {}
     largest = good[0]
-    edges = [largest // 2**k for k in range(n_sizes) if largest // 2**k >= MIN_EDGE]
-    more = placements(region, sample, edges[1:], slab_voxels) if len(edges) > 1 else {}
     chosen = {largest: _spread(found[largest], n_cubes)}
-    for c in edges[1:]:
-        chosen[c] = _spread(more[c], n_cubes)
+    for c in (largest // 2**k for k in range(1, n_sizes)):
+        if c < MIN_EDGE:
+            break
+        subs = [q for p in chosen[largest] for q in _sub_cubes(p, largest, c)]
+        chosen[c] = _spread(subs, n_cubes)
     return chosen
+
+
+def _sub_cubes(corner: tuple[int, int, int], edge: int, sub: int) -> list[tuple[int, int, int]]:
+    """Corners of the ``sub``-cubes tiling an ``edge``-cube at ``corner`` (centred, z-major)."""
+    starts = [_grid(a, a + edge, sub) for a in corner]
+    return [(int(z), int(y), int(x)) for z in starts[0] for y in starts[1] for x in starts[2]]
 
 
 def _summary(results: list[TortuosityResult]) -> dict[str, Any]:
@@ -201,15 +223,18 @@ def tortuosity_in_sample(
     if not chosen:
         raise_no_cube(sample)
     results: dict[tuple[int, str, str], list[TortuosityResult]] = {}
-    jobs = [(c, corner) for c, corners in chosen.items() for corner in corners]
-    for c, (z, y, x) in track(jobs, "tortuosity cubes"):
-        cube = np.asarray(labels[z : z + c, y : y + c, x : x + c])
-        for name, code in phases.items():
-            mask = cube == code
-            for axis in axes:
-                res = tortuosity(mask, axis, backend=backend)
-                results.setdefault((c, name, axis), []).append(res)
     largest = max(chosen)
+    for p in track(chosen[largest], "tortuosity cubes"):
+        z, y, x = p
+        cube = np.asarray(labels[z : z + largest, y : y + largest, x : x + largest])
+        for c, corners in sorted(chosen.items(), reverse=True):
+            for a, b, d in (q for q in corners if _within(q, p, largest)):
+                sub = cube[a - z : a - z + c, b - y : b - y + c, d - x : d - x + c]
+                for name, code in phases.items():
+                    mask = sub == code
+                    for axis in axes:
+                        res = tortuosity(mask, axis, backend=backend)
+                        results.setdefault((c, name, axis), []).append(res)
     rev: dict[str, dict] = {name: {} for name in phases}
     for name in phases:
         for axis in axes:
@@ -227,6 +252,11 @@ def tortuosity_in_sample(
                 "n": [r[3] for r in rows],
             }
     return tort, rev, {"tortuosity": stats}
+
+
+def _within(corner: tuple[int, int, int], parent: tuple[int, int, int], edge: int) -> bool:
+    """True when ``corner`` lies in the ``edge``-cube at ``parent``."""
+    return all(p <= c < p + edge for c, p in zip(corner, parent, strict=True))
 
 
 def raise_no_cube(sample: Mapping[str, Any]) -> None:

@@ -180,38 +180,56 @@ def _block_plane(
     return np.zeros((ny, nx), dtype=bool)
 
 
+def fit_auto_block(lab: Any, z0: int, params: Mapping[str, Any], step: int) -> dict:
+    """The ``auto`` shape of one block of planes ``lab`` (z, y, x) starting at plane ``z0``.
+
+    ``lab``: an array, or anything with ``shape`` that returns planes for ``lab[s:e]``.
+    Works through the block ``step`` planes at a time, so its temporaries are a slab's.
+    """
+    codes = params["solid_codes"]
+    n = lab.shape[0]
+    count = np.zeros(lab.shape[1:], dtype=np.int32)
+    for s, e in slabs(n, step):
+        count += np.isin(lab[s:e], codes).sum(axis=0, dtype=np.int32)
+    block = _fit_block(count, n, params)
+    del count
+    if block["shape"] != "empty":
+        plane = _block_plane(block, *lab.shape[1:])
+        frac = np.zeros(n)
+        if plane.any():
+            for s, e in slabs(n, step):
+                frac[s:e] = np.isin(lab[s:e], codes)[:, plane].mean(axis=1)
+        ref = np.median(frac[frac > 0]) if (frac > 0).any() else 0.0
+        keep = np.flatnonzero(frac >= 0.25 * ref) if ref > 0 else np.zeros(0, int)
+        if keep.size:
+            block["z"] = [z0 + int(keep[0]), z0 + int(keep[-1]) + 1]
+        else:
+            block = {"shape": "empty"}
+    block.setdefault("z", [z0, z0])
+    return block
+
+
 def find_auto(labels: Any, params: Mapping[str, Any], slab_voxels: int | None = None) -> list:
-    """The ``auto`` blocks of a labels volume (each block read twice, a slab at a time)."""
+    """The ``auto`` blocks of a labels volume (each block read once and held)."""
     from tomosnake.morph.blocks import read, slab_planes
 
-    nz = labels.shape[0]
     bp = int(params["block_planes"])
     step = min(bp, slab_planes(labels, slab_voxels))
-    codes = params["solid_codes"]
-    blocks = []
-    for z0 in range(0, nz, bp):
-        z1 = min(z0 + bp, nz)
-        count = np.zeros(labels.shape[1:], dtype=np.int32)
-        for s, e in slabs(z1 - z0, step):
-            count += np.isin(read(labels, z0 + s, z0 + e), codes).sum(axis=0, dtype=np.int32)
-        block = _fit_block(count, z1 - z0, params)
-        del count
-        if block["shape"] != "empty":
-            plane = _block_plane(block, *labels.shape[1:])
-            frac = np.zeros(z1 - z0)
-            if plane.any():
-                for s, e in slabs(z1 - z0, step):
-                    solid = np.isin(read(labels, z0 + s, z0 + e), codes)
-                    frac[s:e] = solid[:, plane].mean(axis=1)
-            ref = np.median(frac[frac > 0]) if (frac > 0).any() else 0.0
-            keep = np.flatnonzero(frac >= 0.25 * ref) if ref > 0 else np.zeros(0, int)
-            if keep.size:
-                block["z"] = [z0 + int(keep[0]), z0 + int(keep[-1]) + 1]
-            else:
-                block = {"shape": "empty"}
-        block.setdefault("z", [z0, z0])
-        blocks.append(block)
-    return blocks
+    return [
+        fit_auto_block(read(labels, z0, z0 + bp), z0, params, step)
+        for z0 in range(0, labels.shape[0], bp)
+    ]
+
+
+def warn_poor_fit(blocks: Iterable[Mapping[str, Any]]) -> None:
+    """Log a warning when a block's shape fits its support with IoU < 0.9."""
+    poor = [b for b in blocks if b.get("iou", 1.0) < 0.9]
+    if poor:
+        log.warning(
+            "sample region: planes %s..%s fit a %s only with IoU %.2f; the sample may be "
+            "neither a cylinder nor a box: set morph.sample.mode box or cylinder",
+            poor[0]["z"][0], poor[0]["z"][1], poor[0]["shape"], poor[0]["iou"],
+        )  # fmt: skip
 
 
 def sample_mask(
@@ -252,11 +270,14 @@ def resolve(
     phases: Mapping[str, int],
     settings: Mapping[str, Any] | None,
     slab_voxels: int | None = None,
+    fit: bool = True,
 ) -> dict[str, Any]:
     """``{"mode", "params"}`` of the sample region from the ``morph.sample`` settings.
 
     Checks explicit regions against the volume (ConfigError naming the key) and, for
-    ``auto``, finds the region (one pass over the labels).
+    ``auto``, finds the region (one pass over the labels) unless ``fit`` is False: then
+    ``params["blocks"]`` is left empty for :func:`tomosnake.morph.slabpass.run` to fit
+    while it reads the labels for the metrics.
     """
     cfg = check_settings(settings)
     shape = tuple(labels.shape)
@@ -298,14 +319,9 @@ def resolve(
         "occupancy": occupancy,
         "whole_fraction": whole,
     }
-    params["blocks"] = find_auto(labels, params, slab_voxels)
-    poor = [b for b in params["blocks"] if b.get("iou", 1.0) < 0.9]
-    if poor:
-        log.warning(
-            "sample region: planes %s..%s fit a %s only with IoU %.2f; the sample may be "
-            "neither a cylinder nor a box: set morph.sample.mode box or cylinder",
-            poor[0]["z"][0], poor[0]["z"][1], poor[0]["shape"], poor[0]["iou"],
-        )  # fmt: skip
+    if fit:
+        params["blocks"] = find_auto(labels, params, slab_voxels)
+        warn_poor_fit(params["blocks"])
     return {"mode": "auto", "params": params}
 
 

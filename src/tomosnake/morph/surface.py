@@ -43,7 +43,8 @@ import numpy as np
 import scipy.ndimage as ndi
 from skimage import measure
 
-from tomosnake.morph.blocks import check_labels, pad_planes, read, slab_planes, slabs
+from tomosnake.morph import slabpass
+from tomosnake.morph.blocks import check_labels, pad_planes
 from tomosnake.morph.sample import Region
 
 HALO = 2
@@ -104,27 +105,16 @@ def _area(mask: np.ndarray, weights: np.ndarray | None) -> float:
     return total
 
 
-def _slab_areas(
-    labels: Any,
-    groups: list[tuple[int, ...]],
-    region: Region | None,
-    closed: bool,
-    s: int,
-    e: int,
-) -> list[float]:
-    """Areas (voxel faces) of the unions of codes in ``groups`` for the cubes of slab s..e.
+def _slab_areas(slab: slabpass.Slab, groups: list[tuple[int, ...]], closed: bool) -> list[float]:
+    """Areas (voxel faces) of the unions of codes in ``groups`` for the cubes of one slab.
 
-    Cubes between corner planes i and i + 1 belong to the slab with s <= i < e, and
-    the cubes between the outside plane -1 and plane 0 to the first slab.
+    Cubes between corner planes i and i + 1 belong to the slab with start <= i < stop,
+    and the cubes between the outside plane -1 and plane 0 to the first slab.
     """
-    nz = labels.shape[0]
+    s, e, nz = slab.start, slab.stop, slab.nz
     lo, hi = s - HALO, e + HALO  # corner planes s-1 .. e plus one plane of smoothing context
-    lab = pad_planes(read(labels, lo, hi), lo, hi, nz, "edge")
-    if region is None or region.whole:
-        inside = np.zeros(lab.shape, dtype=bool)
-        inside[max(0, -lo) : lab.shape[0] - max(0, hi - nz)] = True
-    else:
-        inside = pad_planes(region.mask(lo, hi), lo, hi, nz, "constant", False)
+    lab = pad_planes(slab.labels(lo, hi), lo, hi, nz, "edge")
+    inside = pad_planes(slab.inside(lo, hi), lo, hi, nz, "constant", False)
     width = ((0, 0), (HALO, HALO), (HALO, HALO))
     inside = np.pad(inside, width)
     if closed:
@@ -143,13 +133,75 @@ def _slab_areas(
     return out
 
 
+class SurfaceAreas:
+    """Slab metric (:mod:`tomosnake.morph.slabpass`): areas of every phase and phase pair.
+
+    The area of the union of a pair is needed for its interface. Where a slab's meshed
+    labels hold only the listed codes and there are three of them, the union of two is
+    the complement of the third, whose mesh is the same surface (``closed=False``), so
+    it is not meshed again; otherwise the union is meshed.
+    """
+
+    halo = HALO
+
+    def __init__(self, phases: Mapping[str, int], closed: bool = False):
+        self.phases, self.closed = dict(phases), closed
+        names = list(self.phases)
+        self.groups: list[tuple[int, ...]] = [(self.phases[n],) for n in names]
+        self.pairs = list(combinations(sorted(names), 2))
+        codes = set(self.phases.values())
+        self.codes = np.array(sorted(codes))
+        self.union: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.third: dict[tuple[int, ...], tuple[int, ...] | None] = {}
+        for a, b in self.pairs:
+            union = tuple(sorted({self.phases[a], self.phases[b]}))
+            self.union[(a, b)] = union
+            rest = codes - set(union)
+            self.third[union] = (rest.pop(),) if len(rest) == 1 and not closed else None
+        self.area = dict.fromkeys([*self.groups, *self.union.values()], 0.0)
+        self.voxels = 0
+
+    def add(self, slab: slabpass.Slab) -> None:
+        self.voxels += int(np.count_nonzero(slab.inside(slab.start, slab.stop)))
+        listed = bool(np.isin(slab.labels(slab.start - HALO, slab.stop + HALO), self.codes).all())
+        todo = list(self.groups)
+        for union, third in self.third.items():
+            if union not in todo and not (listed and third):
+                todo.append(union)
+        areas = dict(zip(todo, _slab_areas(slab, todo, self.closed), strict=True))
+        for union, third in self.third.items():
+            if union not in areas:  # only listed codes: the union's surface is the third's
+                areas[union] = areas[third]
+        for group, area in areas.items():
+            self.area[group] += area
+
+    def result(self, voxel_size_um: float) -> dict[str, Any]:
+        """The ``surface`` record entry (see :func:`surface_areas`)."""
+        scale = float(voxel_size_um) ** 2
+        per_phase = {n: self.area[(c,)] * scale for n, c in self.phases.items()}
+        interfaces = {}
+        for a, b in self.pairs:
+            s_union = self.area[self.union[(a, b)]] * scale
+            interfaces[f"{a}|{b}"] = max(0.0, 0.5 * (per_phase[a] + per_phase[b] - s_union))
+        volume = self.voxels * float(voxel_size_um) ** 3
+        return {
+            "area_um2": per_phase,
+            "specific_surface_um-1": {k: v / volume for k, v in per_phase.items()},
+            "interface_area_um2": interfaces,
+            "specific_interface_um-1": {k: v / volume for k, v in interfaces.items()},
+            "closed": self.closed,
+        }
+
+
 def mask_area(mask: Any, closed: bool = False) -> float:
     """Surface area (in voxel faces, i.e. voxel_size^2 units) of a boolean (z, y, x) mask.
 
     ``closed=False``: the box faces are not surface (module docstring).
     """
     lab = np.asarray(mask).astype(np.uint8)
-    return _slab_areas(lab, [(1,)], None, closed, 0, lab.shape[0])[0]
+    surf = SurfaceAreas({"phase": 1}, closed)
+    slabpass.run(lab, Region(lab, {"mode": "none"}), [surf], lab.size)
+    return surf.area[(1,)]
 
 
 def surface_areas(
@@ -170,44 +222,6 @@ def surface_areas(
     sample volume in µm³ and pair keys are sorted names.
     """
     check_labels(labels)
-    from tomosnake.morph.fractions import phase_voxel_counts
-
-    names = list(phases)
-    counts, sample_voxels = phase_voxel_counts(labels, phases, region, slab_voxels)
-    only_listed = sum(counts.values()) == sample_voxels
-    groups: list[tuple[int, ...]] = [(phases[n],) for n in names]
-    pairs = list(combinations(sorted(names), 2))
-    all_codes = set(phases.values())
-    union_of: dict[tuple[str, str], tuple[int, ...] | None] = {}
-    for a, b in pairs:
-        union = tuple(sorted({phases[a], phases[b]}))
-        rest = all_codes - set(union)
-        if only_listed and not closed and len(rest) == 1:
-            union_of[(a, b)] = None  # S(a u b) = S(the third phase) when three phases fill it
-        else:
-            union_of[(a, b)] = union
-            if union not in groups:
-                groups.append(union)
-    totals = np.zeros(len(groups))
-    for s, e in slabs(labels.shape[0], slab_planes(labels, slab_voxels)):
-        totals += _slab_areas(labels, groups, region, closed, s, e)
-    scale = float(voxel_size_um) ** 2
-    area = {g: float(t) * scale for g, t in zip(groups, totals, strict=True)}
-    per_phase = {n: area[(phases[n],)] for n in names}
-    interfaces = {}
-    for a, b in pairs:
-        union = union_of[(a, b)]
-        if union is None:
-            (third,) = all_codes - {phases[a], phases[b]}
-            s_union = area[(third,)]
-        else:
-            s_union = area[union]
-        interfaces[f"{a}|{b}"] = max(0.0, 0.5 * (per_phase[a] + per_phase[b] - s_union))
-    volume = sample_voxels * float(voxel_size_um) ** 3
-    return {
-        "area_um2": per_phase,
-        "specific_surface_um-1": {k: v / volume for k, v in per_phase.items()},
-        "interface_area_um2": interfaces,
-        "specific_interface_um-1": {k: v / volume for k, v in interfaces.items()},
-        "closed": closed,
-    }
+    surf = SurfaceAreas(phases, closed)
+    slabpass.run(labels, region or Region(labels, {"mode": "none"}), [surf], slab_voxels)
+    return surf.result(voxel_size_um)
