@@ -190,10 +190,11 @@ def job_sizes(lay: Layout, threads: Mapping[str, int] | None = None,
     }
 
 
-#: seconds per voxel of each morphology metric on one core of the benchmark machine
-#: (pillar labels of 2048^2 slices, benchmarks/RESULTS.md); tortuosity: per cube voxel
-MORPH_SECONDS = {"fractions": 3e-8, "surface": 2e-6, "connectivity": 2.6e-7,
-                 "sizes": 2e-5, "tortuosity": 2e-5}
+#: wall seconds per voxel of each morphology metric with 2 threads on the benchmark machine
+#: (pillar labels of 2048^2 slices, benchmarks/bench_morph_job.py, twice the measured for
+#: headroom); tortuosity: per cube voxel, phase and axis
+MORPH_SECONDS = {"fractions": 3e-8, "surface": 1.5e-6, "connectivity": 2.5e-7,
+                 "sizes": 8e-6, "tortuosity": 2e-6}
 
 
 def _morph_model(n_rows: int, n: int, morph: Mapping[str, Any] | None) -> tuple[float, float]:
@@ -204,7 +205,7 @@ def _morph_model(n_rows: int, n: int, morph: Mapping[str, Any] | None) -> tuple[
     plus the metrics' float32 and label temporaries of a slab with halos), the tortuosity
     solve (a cube of ``tortuosity_cube_vox``, or a whole sample box of at most
     ``tortuosity_max_voxels``: 48 bytes per voxel, benchmarks/RESULTS.md) and the size
-    blocks (``slab_voxels`` with halos, about 64 bytes per voxel).
+    blocks (``slab_voxels`` with halos, about 80 bytes per voxel).
     """
     from tomosnake.config import defaults
 
@@ -213,15 +214,15 @@ def _morph_model(n_rows: int, n: int, morph: Mapping[str, Any] | None) -> tuple[
     plane, voxels = n * n, n_rows * n * n
     slab = int(cfg["slab_voxels"])
     step = max(1, slab // plane)
-    held = (int(cfg["sample"]["block_planes"]) + step + 4) * plane + 24 * (step + 4) * plane
+    held = (int(cfg["sample"]["block_planes"]) + step + 4) * plane + 32 * (step + 4) * plane
     cube = min(int(cfg["tortuosity_cube_vox"]), n_rows, n) ** 3
     tort = max(cube, min(int(cfg["tortuosity_max_voxels"]), voxels))
     if "tortuosity" in metrics:
         held = max(held, 48 * tort)
     if "sizes" in metrics:
-        held = max(held, 64 * slab)
+        held = max(held, 80 * slab)
     seconds = 60 + sum(MORPH_SECONDS[m] * voxels for m in metrics if m != "tortuosity")
     if "tortuosity" in metrics:
-        n_cubes = int(cfg["tortuosity_cubes"]) * int(cfg["tortuosity_rev_sizes"])
-        seconds += MORPH_SECONDS["tortuosity"] * min(n_cubes * cube, voxels) * 9
+        solved = min(int(cfg["tortuosity_cubes"]) * cube * 1.15, tort)  # nested REV cubes
+        seconds += MORPH_SECONDS["tortuosity"] * solved * 9
     return held, seconds

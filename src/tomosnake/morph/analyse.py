@@ -71,7 +71,7 @@ from tomosnake.morph.settings import (
     normalise_metrics,
     resolve,
 )
-from tomosnake.morph.sizes import particle_sizes, thickness_distribution
+from tomosnake.morph.sizes import size_distributions
 from tomosnake.morph.surface import SurfaceAreas
 
 SCHEMA_ID = "tomosnake.morphology/2"
@@ -202,7 +202,9 @@ def analyse(
                 result["tortuosity_rev"] = rev
             result["solver"] = solver
         elif step == "sizes" and step in cfg.metrics:
-            result["sizes"] = _sizes(labels, phases, float(vs), region, cfg)
+            result["sizes"] = size_distributions(
+                labels, float(vs), phases, PARTICLE_PHASES, region, slab, cfg.particle_halo_factor
+            )
     return result
 
 
@@ -222,30 +224,6 @@ def _record(
         "settings": cfg.as_dict(),
         "sample": sample,
     }
-
-
-def _sizes(
-    labels: Any, phases: dict[str, int], vs: float, region: Any, cfg: MorphSettings
-) -> dict[str, Any]:
-    """The ``sizes`` entry: local thickness of every phase, particles of PARTICLE_PHASES."""
-    slab = cfg.slab_voxels
-    thick = {
-        name: thickness_distribution(labels, vs, code, region, slab_voxels=slab)
-        for name, code in phases.items()
-    }
-    particles = {
-        name: particle_sizes(
-            labels,
-            vs,
-            phases[name],
-            region,
-            slab_voxels=slab,
-            halo_factor=cfg.particle_halo_factor,
-        )
-        for name in PARTICLE_PHASES
-        if name in phases
-    }
-    return {"thickness": thick, "particles": particles}
 
 
 def analyse_store(

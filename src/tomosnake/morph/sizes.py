@@ -33,7 +33,8 @@ structure's size, not by the volume:
 pass 1 finds the largest distance (a block's halo grows until its values are exact),
 pass 2 computes the local thickness of each block with a halo of ``2 r_0 + 1`` voxels,
 enough for every ball that can reach the block, so the blocks give exactly the
-whole-volume result.
+whole-volume result. Both passes read each block once for all phases (and pass 2 for the
+particles as well, below: :func:`size_passes`), with the largest halo any phase needs.
 
 Particles (e.g. NMC): the phase is split into particles by a marker-controlled
 watershed (scikit-image) of the negated distance map, with one marker per regional
@@ -54,7 +55,7 @@ volume-weighted (local thickness) or number-weighted (particles).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import edt
@@ -140,22 +141,36 @@ def local_thickness(
     return out
 
 
-def _load(
-    labels: Any, code: int, region: Region | None, box: Box
-) -> tuple[np.ndarray, np.ndarray, Box]:
-    """Phase mask and sample mask of a box clipped to the volume, and the clipped box.
+class _Block:
+    """Labels and sample mask of a box clipped to the volume, read once; phase crops of it.
 
     Beyond the volume there is neither phase nor background (edt's ``black_border=False``),
     exactly as if the box were padded with voxels outside the sample.
     """
-    inner = clip(box, labels.shape)
-    (z0, z1), (y0, y1), (x0, x1) = inner
-    phase = np.asarray(labels[z0:z1, y0:y1, x0:x1]) == code
-    if region is None or region.whole:
-        within = np.ones(phase.shape, dtype=bool)
-    else:
-        within = region.mask(z0, z1, slice(y0, y1), slice(x0, x1))
-    return phase, within, inner
+
+    def __init__(self, labels: Any, region: Region | None, box: Box):
+        self.shape = tuple(labels.shape)
+        self.inner = clip(box, self.shape)
+        (z0, z1), (y0, y1), (x0, x1) = self.inner
+        self.lab = np.asarray(labels[z0:z1, y0:y1, x0:x1])
+        if region is None or region.whole:
+            self.within = np.ones(self.lab.shape, dtype=bool)
+        else:
+            self.within = region.mask(z0, z1, slice(y0, y1), slice(x0, x1))
+
+    def crop(self, box: Box, code: int) -> tuple[np.ndarray, np.ndarray, Box]:
+        """Phase mask and sample mask of ``box`` (inside the loaded one once clipped to the
+        volume), and the clipped box."""
+        inner = clip(box, self.shape)
+        at = tuple(slice(a - l0, b - l0) for (a, b), (l0, _) in zip(inner, self.inner, strict=True))
+        return self.lab[at] == code, self.within[at], inner
+
+
+def _load(
+    labels: Any, code: int, region: Region | None, box: Box
+) -> tuple[np.ndarray, np.ndarray, Box]:
+    """Phase mask and sample mask of a box clipped to the volume, and the clipped box."""
+    return _Block(labels, region, box).crop(box, code)
 
 
 def _core(a: np.ndarray, box: Box, loaded: Box) -> np.ndarray:
@@ -163,28 +178,123 @@ def _core(a: np.ndarray, box: Box, loaded: Box) -> np.ndarray:
     return a[tuple(slice(b0 - l0, b1 - l0) for (b0, b1), (l0, _) in zip(box, loaded, strict=True))]
 
 
-def _block_max_sq(labels: Any, code: int, region: Region | None, box: Box) -> float:
-    """Largest squared distance map value of the phase in a block (exact)."""
+def _exact_max_sq(top: float, halo: int, shape: tuple[int, ...]) -> bool:
+    """True when a block's largest distance found with ``halo`` is exact."""
+    return top <= halo * halo or halo >= max(shape)
+
+
+def _block_max_sq(labels: Any, code: int, region: Region | None, box: Box, top: float) -> float:
+    """Largest squared distance map value of the phase in a block (exact), when ``top``
+    (found with a halo of ``_FIRST_HALO``) was not: the halo grows until it is."""
     halo = _FIRST_HALO
-    while True:
+    while not _exact_max_sq(top, halo, labels.shape):
+        # no other phase within the halo (inf), or farther than it: look farther
+        halo = max(2 * halo, int(math.ceil(math.sqrt(top))) + 1 if math.isfinite(top) else 0)
         phase, within, loaded = _load(labels, code, region, grow(box, halo))
         dsq = _core(_distance_sq(phase, within), box, loaded)
         top = float(dsq.max()) if dsq.size else 0.0
-        if top <= halo * halo or halo >= max(labels.shape):
-            return top
-        # no other phase within the halo (inf), or farther than it: look farther
-        halo = max(2 * halo, int(math.ceil(math.sqrt(top))) + 1 if math.isfinite(top) else 0)
+    return top
+
+
+def max_distances_sq(
+    labels: Any, codes: Sequence[int], region: Region | None = None,
+    slab_voxels: int | None = None,
+) -> dict[int, float]:  # fmt: skip
+    """Largest squared distance (voxels^2) from a voxel of each phase to another phase.
+
+    One read of each block for every phase; a block where a phase's distances reach past
+    the first halo is read again with a larger one for that phase (coarse structures).
+    """
+    core = block_shape(labels.shape, slab_voxels, _FIRST_HALO)
+    tops = dict.fromkeys(codes, 0.0)
+    for box in boxes(labels.shape, core):
+        grown = grow(box, _FIRST_HALO)
+        block = _Block(labels, region, grown)
+        for code in codes:
+            phase, within, loaded = block.crop(grown, code)
+            dsq = _core(_distance_sq(phase, within), box, loaded)
+            top = float(dsq.max()) if dsq.size else 0.0
+            if not _exact_max_sq(top, _FIRST_HALO, labels.shape):
+                top = _block_max_sq(labels, code, region, box, top)
+            tops[code] = max(tops[code], top)
+    return tops
 
 
 def max_distance_sq(
     labels: Any, code: int, region: Region | None = None, slab_voxels: int | None = None
 ) -> float:
     """Largest squared distance (voxels^2) from a voxel of phase ``code`` to another phase."""
-    core = block_shape(labels.shape, slab_voxels, _FIRST_HALO)
-    return max(
-        (_block_max_sq(labels, code, region, box) for box in boxes(labels.shape, core)),
-        default=0.0,
-    )
+    return max_distances_sq(labels, [code], region, slab_voxels)[code]
+
+
+def _particle_halo(top: float, factor: int, shape: tuple[int, ...]) -> int:
+    """Halo (voxels) of particle blocks: ``factor`` largest radii + 2, at most the volume."""
+    if not math.isfinite(top):
+        return max(shape)
+    return min(factor * int(math.ceil(math.sqrt(top))) + 2, max(shape))
+
+
+def _thickness_block(block: _Block, box: Box, code: int, rs: np.ndarray, halo: int) -> np.ndarray:
+    """Voxel counts per trial diameter ``2 rs`` of the phase's core voxels in ``box``."""
+    phase, within, loaded = block.crop(grow(box, halo), code)
+    lt = _core(local_thickness(phase, within=within, trial_radii=rs), box, loaded)
+    vals = lt[_core(phase & within, box, loaded)]
+    idx = np.searchsorted(-2 * rs, -vals - 1e-3)  # the diameter (descending) equal to each
+    return np.bincount(idx, minlength=rs.size)[: rs.size]
+
+
+def size_passes(
+    labels: Any,
+    thickness_codes: Sequence[int],
+    particle_codes: Sequence[int],
+    region: Region | None = None,
+    n_sizes: int = 25,
+    slab_voxels: int | None = None,
+    halo_factor: int = 4,
+    h: float = 1.0,
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], dict[int, tuple[np.ndarray, int]]]:
+    """Local thickness of several phases and particles of others, in two reads of the labels.
+
+    Returns ``thickness[code] = (diameters (voxels, descending), voxel counts)`` and
+    ``particles[code] = (particle volumes (voxels), n_truncated)``. The first read finds
+    each phase's largest distance (:func:`max_distances_sq`); the second reads blocks with
+    the largest halo any phase needs and computes every phase on its own crop of them (the
+    halo it needs), so each block is read once for all phases.
+    """
+    check_labels(labels)
+    shape = tuple(labels.shape)
+    tops = max_distances_sq(labels, sorted({*thickness_codes, *particle_codes}), region,
+                            slab_voxels)  # fmt: skip
+    thickness: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    jobs: dict[int, tuple[np.ndarray, int]] = {}
+    for code in thickness_codes:
+        top = tops[code]
+        if top == 0.0:
+            thickness[code] = (np.zeros(0), np.zeros(0, dtype=np.int64))
+        elif not math.isfinite(top):
+            thickness[code] = (np.array([np.inf]), np.array([1], dtype=np.int64))
+        else:
+            rs = radii(top, n_sizes)
+            jobs[code] = (rs, 2 * int(math.ceil(rs[0])) + 1)
+            thickness[code] = (2 * rs, np.zeros(rs.size, dtype=np.int64))
+    part_halo = {code: _particle_halo(tops[code], halo_factor, shape) for code in particle_codes}
+    volumes: dict[int, list[np.ndarray]] = {code: [] for code in particle_codes}
+    truncated = dict.fromkeys(particle_codes, 0)
+    halo = max([*(hl for _, hl in jobs.values()), *part_halo.values()], default=0)
+    if jobs or particle_codes:
+        for box in boxes(shape, block_shape(shape, slab_voxels, halo)):
+            block = _Block(labels, region, grow(box, halo))
+            for code, (rs, hl) in jobs.items():
+                thickness[code][1][:] += _thickness_block(block, box, code, rs, hl)
+            for code, hl in part_halo.items():
+                vol, cut = _block_particles(block, code, box, hl, h)
+                volumes[code].append(vol)
+                truncated[code] += cut
+    particles = {
+        code: (np.concatenate(v) if v else np.zeros(0), truncated[code])
+        for code, v in volumes.items()
+    }
+    return thickness, particles
 
 
 def thickness_counts(
@@ -194,24 +304,8 @@ def thickness_counts(
     n_sizes: int = 25,
     slab_voxels: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Local thickness diameters (voxels) of a phase and the voxel count of each, slab by slab."""
-    check_labels(labels)
-    top = max_distance_sq(labels, code, region, slab_voxels)
-    if top == 0.0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
-    if not math.isfinite(top):
-        return np.array([np.inf]), np.array([1], dtype=np.int64)
-    rs = radii(top, n_sizes)
-    halo = 2 * int(math.ceil(rs[0])) + 1
-    diam = 2 * rs
-    counts = np.zeros(rs.size, dtype=np.int64)
-    for box in boxes(labels.shape, block_shape(labels.shape, slab_voxels, halo)):
-        phase, within, loaded = _load(labels, code, region, grow(box, halo))
-        lt = _core(local_thickness(phase, within=within, trial_radii=rs), box, loaded)
-        vals = lt[_core(phase & within, box, loaded)]
-        idx = np.searchsorted(-diam, -vals - 1e-3)  # the diam (descending) equal to each value
-        counts += np.bincount(idx, minlength=rs.size)[: rs.size]
-    return diam, counts
+    """Local thickness diameters (voxels) of a phase and the voxel count of each, by blocks."""
+    return size_passes(labels, [code], [], region, n_sizes, slab_voxels)[0][code]
 
 
 def _as_labels(labels: Any) -> Any:
@@ -309,14 +403,14 @@ def separate_particles(
 
 
 def _block_particles(
-    labels: Any, code: int, region: Region | None, box: Box, halo: int, h: float
+    block: _Block, code: int, box: Box, halo: int, h: float
 ) -> tuple[np.ndarray, int]:
     """Voxel counts of the particles whose marker starts in ``box``, and how many of them
     reach a cut face of the halo (truncated)."""
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
-    phase, within, ext = _load(labels, code, region, grow(box, halo))
+    phase, within, ext = block.crop(grow(box, halo), code)
     inside = phase & within
     dt = np.sqrt(_distance_sq(phase, within))
     markers, n = ndi.label(h_maxima(dt, h) & inside)
@@ -328,7 +422,7 @@ def _block_particles(
         own &= (start[:, k] >= a - e0) & (start[:, k] < b - e0)
     part = watershed(_flood_order(dt, tuple(e[0] for e in ext)), markers, mask=inside)
     cut = []
-    for k, ((a, b), n_k) in enumerate(zip(ext, labels.shape, strict=True)):
+    for k, ((a, b), n_k) in enumerate(zip(ext, block.shape, strict=True)):
         face = [slice(None)] * 3
         if a > 0:
             face[k] = 0
@@ -358,16 +452,15 @@ def particle_sizes(
     largest inscribed-ball radius) that were cut at its face (0 for a volume in one block).
     """
     labels = _as_labels(labels)
-    check_labels(labels)
-    top = max_distance_sq(labels, code, region, slab_voxels)
-    halo = halo_factor * int(math.ceil(math.sqrt(top))) + 2 if math.isfinite(top) else 0
-    halo = min(halo, max(labels.shape)) if math.isfinite(top) else max(labels.shape)
-    volumes, truncated = [], 0
-    for box in boxes(labels.shape, block_shape(labels.shape, slab_voxels, halo)):
-        vol, cut = _block_particles(labels, code, region, box, halo, h)
-        volumes.append(vol)
-        truncated += cut
-    vol = np.concatenate(volumes) if volumes else np.zeros(0)
+    _, parts = size_passes(labels, [], [code], region, slab_voxels=slab_voxels,
+                           halo_factor=halo_factor, h=h)  # fmt: skip
+    return _particle_record(*parts[code], voxel_size_um, min_voxels)
+
+
+def _particle_record(
+    vol: np.ndarray, truncated: int, voxel_size_um: float, min_voxels: int = 8
+) -> dict[str, Any]:
+    """The particles entry from particle volumes (voxels) and the truncated count."""
     vol = vol[vol >= min_voxels]
     diam = (6.0 * vol / np.pi) ** (1.0 / 3.0) * voxel_size_um
     return {
@@ -375,4 +468,32 @@ def particle_sizes(
         "n_truncated": truncated,
         **_distribution(diam, None),
         "diameters_um": np.sort(diam).tolist(),
+    }
+
+
+def size_distributions(
+    labels: Any,
+    voxel_size_um: float,
+    phases: Mapping[str, int],
+    particle_phases: Sequence[str],
+    region: Region | None = None,
+    slab_voxels: int | None = None,
+    halo_factor: int = 4,
+) -> dict[str, Any]:
+    """The ``sizes`` record entry: local thickness distribution (µm, volume-weighted) of every
+    phase and particles of ``particle_phases`` (those of ``phases`` named there), computed
+    in two reads of the labels (:func:`size_passes`)."""
+    parts = [name for name in particle_phases if name in phases]
+    thick, particles = size_passes(
+        labels, list(phases.values()), [phases[n] for n in parts], region,
+        slab_voxels=slab_voxels, halo_factor=halo_factor,
+    )  # fmt: skip
+    return {
+        "thickness": {
+            name: _distribution(thick[code][0] * voxel_size_um, thick[code][1].astype(float))
+            for name, code in phases.items()
+        },
+        "particles": {
+            name: _particle_record(*particles[phases[name]], voxel_size_um) for name in parts
+        },
     }
