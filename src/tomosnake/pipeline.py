@@ -293,7 +293,7 @@ def segment_slab(
     """Segment slab ``slab`` of rows of a reconstruction into a labels part store (with the
     per-slice confidence of a cnn/rf model in its attributes). Reads the slab and its
     model's context rows only: the normalisation comes from the volume's grey-value sketch."""
-    from tomosnake.layout import ROW_CHUNK
+    from tomosnake.layout import PLANE_CHUNK, ROW_CHUNK
     from tomosnake.segment import segment_volume
     from tomosnake.segment.qc import LOW_CONFIDENCE
 
@@ -304,7 +304,7 @@ def segment_slab(
         raise InputError(f"{recon}: slab {slab} outside 0..{len(spans) - 1}")
     z0, z1 = spans[slab]
     segment_volume(recon, out, method=method, model_path=model, z_range=(z0, z1),
-                   chunk_z=ROW_CHUNK, tta=tta,
+                   chunk_z=ROW_CHUNK, chunk_yx=PLANE_CHUNK, tta=tta,
                    low_confidence=LOW_CONFIDENCE if low_confidence is None else low_confidence)
     arr = zarr.open_array(str(out), mode="r+")
     arr.attrs[PART_KEY] = {"axis": 0, "start": z0, "stop": z1, "shape": [nz, *vol.shape[1:]]}

@@ -107,6 +107,7 @@ def segment_volume(
     confidence_path: str | Path | None = None,
     device: str | None = None,
     low_confidence: float = LOW_CONFIDENCE,
+    chunk_yx: int | None = None,
 ) -> Path:
     """Segment a (z, y, x) volume into a uint8 label volume, written atomically.
 
@@ -119,7 +120,8 @@ def segment_volume(
     each side (default: what the model needs; must be >= it). ``z_range``
     (start, stop) segments only those slices (context still read around them).
     ``tta`` averages the four flips (cnn). ``confidence_path`` also writes the
-    probability of the chosen class as uint8 (x 1/255) with the same layout.
+    probability of the chosen class as uint8 (x 1/255) with the same layout. A zarr
+    output is chunked ``chunk_z`` slices x ``chunk_yx``^2 pixels (None: whole slices).
     Attributes: phases, voxel_size_um (from the input), method, source, model,
     model_sha256, z_range and, for rf/cnn, ``slice_confidence`` (per slice z of
     ``z_range``: mean confidence and the fraction of voxels below ``low_confidence``).
@@ -184,7 +186,7 @@ def segment_volume(
         return Path(labels_path)
     if any(p.suffix.lower() in TIFF_SUFFIXES for p, _ in outputs):
         raise ConfigError("labels and confidence outputs must both be zarr or both TIFF")
-    chunks = (min(chunk_z, shape[0]), *shape[1:])
+    chunks = (min(chunk_z, shape[0]), *(min(chunk_yx or n, n) for n in shape[1:]))
     conf_cm = atomic_output(confidence_path) if confidence_path else contextlib.nullcontext()
     with atomic_output(labels_path) as tmp_l, conf_cm as tmp_c:
         out_l = create_volume(tmp_l, shape, np.uint8, attrs, chunks)
