@@ -154,7 +154,7 @@ def analyse(
     for name in tphases:
         if name not in phases:
             raise ConfigError(f"tortuosity phase {name!r}: not one of {', '.join(phases)}")
-    spec = sample_mod.resolve(labels, phases, cfg.sample, cfg.slab_voxels, fit=False)
+    spec = sample_mod.resolve(labels, phases, cfg.sample)
     region = sample_mod.Region(labels, spec)
     slab = cfg.slab_voxels
     pass_metrics: dict[str, Any] = {}
@@ -173,38 +173,37 @@ def analyse(
         region = sample_mod.Region(kept, region.region)
         labels = kept
     result = _record(labels, phases, vs, cfg, sample)
-    for step in METRICS:
-        if step == "fractions" and step in pass_metrics:
-            result["fractions"] = pass_metrics["fractions"].result()
-        elif step == "surface" and step in pass_metrics:
-            surf = pass_metrics["surface"].result(float(vs))
-            if "nmc" in phases and "cbd" in phases:
-                surf["contact_area_nmc_cbd_um2"] = surf["interface_area_um2"]["cbd|nmc"]
-            result["surface"] = surf
-        elif step == "connectivity" and step in pass_metrics:
-            result["connectivity"] = pass_metrics["connectivity"].result()
-        elif step == "tortuosity" and step in cfg.metrics:
-            tort, rev, solver = tortuosity_in_sample(
-                labels,
-                {n: phases[n] for n in tphases},
-                cfg.axes,
-                region,
-                sample,
-                cfg.tortuosity_max_voxels,
-                cfg.tortuosity_cube_vox,
-                cfg.tortuosity_cubes,
-                cfg.tortuosity_rev_sizes,
-                slab,
-                tort_backend,
-            )
-            result["tortuosity"] = tort
-            if rev is not None:
-                result["tortuosity_rev"] = rev
-            result["solver"] = solver
-        elif step == "sizes" and step in cfg.metrics:
-            result["sizes"] = size_distributions(
-                labels, float(vs), phases, PARTICLE_PHASES, region, slab, cfg.particle_halo_factor
-            )
+    if "fractions" in pass_metrics:
+        result["fractions"] = pass_metrics["fractions"].result()
+    if "surface" in pass_metrics:
+        surf = pass_metrics["surface"].result(float(vs))
+        if "nmc" in phases and "cbd" in phases:
+            surf["contact_area_nmc_cbd_um2"] = surf["interface_area_um2"]["cbd|nmc"]
+        result["surface"] = surf
+    if "connectivity" in pass_metrics:
+        result["connectivity"] = pass_metrics["connectivity"].result()
+    if "tortuosity" in cfg.metrics:
+        tort, rev, solver = tortuosity_in_sample(
+            labels,
+            {n: phases[n] for n in tphases},
+            cfg.axes,
+            region,
+            sample,
+            cfg.tortuosity_max_voxels,
+            cfg.tortuosity_cube_vox,
+            cfg.tortuosity_cubes,
+            cfg.tortuosity_rev_sizes,
+            slab,
+            tort_backend,
+        )
+        result["tortuosity"] = tort
+        if rev is not None:
+            result["tortuosity_rev"] = rev
+        result["solver"] = solver
+    if "sizes" in cfg.metrics:
+        result["sizes"] = size_distributions(
+            labels, float(vs), phases, PARTICLE_PHASES, region, slab, cfg.particle_halo_factor
+        )
     return result
 
 

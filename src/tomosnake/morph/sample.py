@@ -209,18 +209,6 @@ def fit_auto_block(lab: Any, z0: int, params: Mapping[str, Any], step: int) -> d
     return block
 
 
-def find_auto(labels: Any, params: Mapping[str, Any], slab_voxels: int | None = None) -> list:
-    """The ``auto`` blocks of a labels volume (each block read once and held)."""
-    from tomosnake.morph.blocks import read, slab_planes
-
-    bp = int(params["block_planes"])
-    step = min(bp, slab_planes(labels, slab_voxels))
-    return [
-        fit_auto_block(read(labels, z0, z0 + bp), z0, params, step)
-        for z0 in range(0, labels.shape[0], bp)
-    ]
-
-
 def warn_poor_fit(blocks: Iterable[Mapping[str, Any]]) -> None:
     """Log a warning when a block's shape fits its support with IoU < 0.9."""
     poor = [b for b in blocks if b.get("iou", 1.0) < 0.9]
@@ -269,15 +257,12 @@ def resolve(
     labels: Any,
     phases: Mapping[str, int],
     settings: Mapping[str, Any] | None,
-    slab_voxels: int | None = None,
-    fit: bool = True,
 ) -> dict[str, Any]:
     """``{"mode", "params"}`` of the sample region from the ``morph.sample`` settings.
 
     Checks explicit regions against the volume (ConfigError naming the key) and, for
-    ``auto``, finds the region (one pass over the labels) unless ``fit`` is False: then
-    ``params["blocks"]`` is left empty for :func:`tomosnake.morph.slabpass.run` to fit
-    while it reads the labels for the metrics.
+    ``auto``, checks its settings: its blocks (``params["blocks"]``) are fitted by
+    :func:`tomosnake.morph.slabpass.run` while it reads the labels for the metrics.
     """
     cfg = check_settings(settings)
     shape = tuple(labels.shape)
@@ -319,9 +304,6 @@ def resolve(
         "occupancy": occupancy,
         "whole_fraction": whole,
     }
-    if fit:
-        params["blocks"] = find_auto(labels, params, slab_voxels)
-        warn_poor_fit(params["blocks"])
     return {"mode": "auto", "params": params}
 
 

@@ -166,13 +166,6 @@ class _Block:
         return self.lab[at] == code, self.within[at], inner
 
 
-def _load(
-    labels: Any, code: int, region: Region | None, box: Box
-) -> tuple[np.ndarray, np.ndarray, Box]:
-    """Phase mask and sample mask of a box clipped to the volume, and the clipped box."""
-    return _Block(labels, region, box).crop(box, code)
-
-
 def _core(a: np.ndarray, box: Box, loaded: Box) -> np.ndarray:
     """The part of an array loaded for the box ``loaded`` that covers ``box``."""
     return a[tuple(slice(b0 - l0, b1 - l0) for (b0, b1), (l0, _) in zip(box, loaded, strict=True))]
@@ -190,7 +183,8 @@ def _block_max_sq(labels: Any, code: int, region: Region | None, box: Box, top: 
     while not _exact_max_sq(top, halo, labels.shape):
         # no other phase within the halo (inf), or farther than it: look farther
         halo = max(2 * halo, int(math.ceil(math.sqrt(top))) + 1 if math.isfinite(top) else 0)
-        phase, within, loaded = _load(labels, code, region, grow(box, halo))
+        grown = grow(box, halo)
+        phase, within, loaded = _Block(labels, region, grown).crop(grown, code)
         dsq = _core(_distance_sq(phase, within), box, loaded)
         top = float(dsq.max()) if dsq.size else 0.0
     return top
@@ -218,13 +212,6 @@ def max_distances_sq(
                 top = _block_max_sq(labels, code, region, box, top)
             tops[code] = max(tops[code], top)
     return tops
-
-
-def max_distance_sq(
-    labels: Any, code: int, region: Region | None = None, slab_voxels: int | None = None
-) -> float:
-    """Largest squared distance (voxels^2) from a voxel of phase ``code`` to another phase."""
-    return max_distances_sq(labels, [code], region, slab_voxels)[code]
 
 
 def _particle_halo(top: float, factor: int, shape: tuple[int, ...]) -> int:
